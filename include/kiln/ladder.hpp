@@ -1,0 +1,73 @@
+#pragma once
+// The adaptive-bitrate ladder: what a preset file or --ladder asks for, and how it is planned
+// against a real source (capped at the source size, even dimensions, display aspect kept).
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "kiln/media_info.hpp"
+#include "kiln/status.hpp"
+
+namespace kiln {
+
+struct Rendition {
+  std::string name;           // "720p"; also the rendition's output folder
+  int width = 0;              // optional box width; 0 = follow the aspect ratio
+  int height = 0;             // the short side of the output
+  int64_t video_bitrate = 0;  // bits/s
+  int64_t maxrate = 0;
+  int64_t bufsize = 0;
+  std::string profile = "high";
+  std::string level;          // "" = chosen by the encoder
+  std::string x264_preset = "veryfast";
+};
+
+struct AudioSettings {
+  int64_t bitrate = 128000;
+  int channels = 2;
+  int sample_rate = 48000;
+};
+
+struct Limits {
+  int max_width = 7680;
+  int max_height = 4320;
+  double max_duration_seconds = 6 * 3600;
+  double max_fps = 240;
+};
+
+struct Ladder {
+  std::vector<Rendition> renditions;
+  double segment_seconds = 4.0;
+  double gop_seconds = 2.0;
+  AudioSettings audio;
+  Limits limits;
+};
+
+/// A rendition resolved against a source: the exact output size.
+struct PlannedRendition {
+  Rendition spec;
+  int width = 0;
+  int height = 0;
+};
+
+/// Parses a preset (TOML text). Errors name the offending key.
+Result<Ladder> parse_preset(std::string_view toml_text, std::string_view origin);
+/// Reads and parses a preset file.
+Result<Ladder> load_preset_file(const std::string& path);
+/// The built-in default (config/presets/default.toml, embedded at build time).
+Ladder default_ladder();
+
+/// Keeps only the named renditions of `base`, in the given order ("720p,480p"). A name not in
+/// the preset but of the form NNNp gets bitrates from the standard table.
+Result<Ladder> select_renditions(const Ladder& base, std::string_view spec);
+
+/// Checks a ladder for values no encoder could honour.
+Status validate_ladder(const Ladder& ladder);
+
+/// Plans output sizes: never upscales; a source smaller than every rendition gets one
+/// rendition at its own (even) size; duplicates collapse.
+std::vector<PlannedRendition> plan_ladder(const Ladder& ladder, const VideoStreamInfo& video);
+
+}  // namespace kiln

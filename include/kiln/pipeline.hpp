@@ -1,0 +1,88 @@
+#pragma once
+// One transcode job: probe and validate, run the ladder, package CMAF once for HLS and DASH,
+// publish atomically. The in-process entry point used by `kiln transcode` and the node daemon.
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "kiln/ladder.hpp"
+#include "kiln/media_info.hpp"
+#include "kiln/status.hpp"
+
+namespace kiln {
+
+struct Progress {
+  std::string phase;          // "probing", "transcoding", "packaging", "publishing"
+  double percent = 0;         // 0..100 of the source duration encoded by every rendition
+  double fps = 0;             // source frames per wall-clock second
+  double speed = 0;           // media seconds per wall-clock second (x realtime)
+  double eta_seconds = -1;    // -1 while unknown
+  int64_t frames = 0;         // source frames through the slowest rendition
+};
+using ProgressFn = std::function<void(const Progress&)>;
+
+struct TranscodeRequest {
+  std::string input;
+  std::string output_dir;
+  Ladder ladder;
+  bool overwrite = false;
+  std::string backend = "auto";
+  int encoder_threads = 0;                        // per encoder; 0 = chosen from the cores
+  ProgressFn on_progress;                         // called from a pipeline thread, ~4 Hz
+  const std::atomic<bool>* cancel = nullptr;      // set to stop; the job returns kCancelled
+};
+
+struct RenditionOutput {
+  std::string name;
+  std::string playlist;       // relative to the output dir: "720p/playlist.m3u8"
+  std::string init_segment;
+  int width = 0;
+  int height = 0;
+  int64_t target_bitrate = 0;
+  int64_t average_bitrate = 0;  // measured from the segments
+  int64_t peak_bitrate = 0;     // measured: the largest segment's rate
+  double duration_seconds = 0;
+  int segment_count = 0;
+  std::string codecs;           // RFC 6381: "avc1.64001f"
+  double frame_rate = 0;
+};
+
+struct AudioOutput {
+  std::string playlist;
+  std::string init_segment;
+  int64_t target_bitrate = 0;
+  int64_t average_bitrate = 0;
+  int64_t peak_bitrate = 0;
+  double duration_seconds = 0;
+  int segment_count = 0;
+  std::string codecs;           // "mp4a.40.2"
+  int channels = 0;
+  int sample_rate = 0;
+};
+
+struct TranscodeResult {
+  MediaInfo input;
+  std::string output_dir;
+  std::string hls_master;       // absolute path of the multivariant playlist
+  std::string dash_manifest;    // absolute path of the MPD
+  std::vector<RenditionOutput> renditions;
+  std::optional<AudioOutput> audio;
+  std::string backend;
+  std::string device;
+  bool accelerated = false;
+  std::string acceleration_reason;  // why not accelerated, when not
+  std::vector<std::string> warnings;
+  int64_t frames = 0;
+  int corrupt_packets = 0;
+  double elapsed_seconds = 0;
+};
+
+/// Runs one job to completion. On any failure (including cancellation) nothing is published
+/// and no temporary files remain. Thread-safe: independent jobs may run concurrently.
+Result<TranscodeResult> transcode(const TranscodeRequest& request);
+
+}  // namespace kiln

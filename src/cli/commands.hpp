@@ -1,0 +1,12 @@
+#pragma once
+// One function pair per subcommand: add its options to the app, then run it after parsing.
+
+#include <CLI/CLI.hpp>
+#include <functional>
+
+namespace kiln::cli {
+
+/// Registers `kiln transcode`; returns the function that runs it (its exit code).
+std::function<int()> add_transcode(CLI::App& app);
+
+}  // namespace kiln::cli

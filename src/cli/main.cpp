@@ -1,0 +1,61 @@
+// kiln: one binary, subcommands, like git.
+
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+
+#include "av/av_log_bridge.hpp"
+#include "cli/commands.hpp"
+#include "kiln/status.hpp"
+#include "kiln/version.hpp"
+
+int main(int argc, char** argv) {
+  auto sink = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
+  auto default_logger = std::make_shared<spdlog::logger>("kiln", sink);
+  default_logger->set_pattern("%^%L%$ %H:%M:%S.%e [%n] %v");
+  spdlog::set_default_logger(default_logger);
+  kiln::av::install_log_bridge();
+
+  CLI::App app{"Kiln: a hardware-accelerated transcoding node (HLS + DASH CMAF ladders)"};
+  app.set_version_flag("--version", std::string("kiln ") + kiln::kVersion);
+  app.require_subcommand(1);
+  std::string level = "info";
+  app.add_option("--log-level", level, "trace, debug, info, warn, error or off")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
+  auto run_transcode = kiln::cli::add_transcode(app);
+  std::string topic;
+  CLI::App* help = app.add_subcommand("help", "Show help for a command: kiln help transcode");
+  help->add_option("command", topic, "the command to explain");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return kiln::exit_code(kiln::Code::kUsage);
+  }
+  spdlog::set_level(spdlog::level::from_str(level));
+
+  if (help->parsed()) {
+    if (topic.empty()) {
+      std::fputs(app.help().c_str(), stdout);
+      return 0;
+    }
+    try {
+      std::fputs(app.get_subcommand(topic)->help().c_str(), stdout);
+      return 0;
+    } catch (const CLI::OptionNotFound&) {
+      std::fprintf(stderr, "kiln: no command '%s'; see kiln --help\n", topic.c_str());
+      return kiln::exit_code(kiln::Code::kUsage);
+    }
+  }
+  if (app.got_subcommand("transcode")) return run_transcode();
+  return 0;
+}

@@ -1,0 +1,172 @@
+// kiln transcode INPUT -o OUTDIR: one job in this process on the best local device.
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <memory>
+
+#include "cli/commands.hpp"
+#include "cli/progress_bar.hpp"
+#include "kiln/ladder.hpp"
+#include "kiln/pipeline.hpp"
+#include "log.hpp"
+#include "pipeline/result_json.hpp"
+
+namespace kiln::cli {
+namespace {
+
+std::atomic<bool> g_cancel{false};
+std::atomic<int> g_signal{0};
+
+extern "C" void on_signal(int sig) {
+  g_signal.store(sig);
+  g_cancel.store(true);
+}
+
+struct TranscodeOptions {
+  std::string input;
+  std::string output;
+  std::string ladder;
+  std::string preset;
+  double segment_seconds = 0;
+  double max_duration = 0;
+  std::string max_resolution;
+  bool overwrite = false;
+  bool json = false;
+  std::string backend = "auto";
+  int threads = 0;
+};
+
+Result<Ladder> build_ladder(const TranscodeOptions& o) {
+  Ladder ladder;
+  if (!o.preset.empty()) {
+    auto loaded = load_preset_file(o.preset);
+    if (!loaded) return loaded;
+    ladder = std::move(loaded).value();
+  } else {
+    ladder = default_ladder();
+  }
+  if (!o.ladder.empty()) {
+    auto selected = select_renditions(ladder, o.ladder);
+    if (!selected) return selected;
+    ladder = std::move(selected).value();
+  }
+  if (o.segment_seconds > 0) {
+    ladder.segment_seconds = o.segment_seconds;
+    if (ladder.gop_seconds > o.segment_seconds) ladder.gop_seconds = o.segment_seconds;
+  }
+  if (o.max_duration > 0) ladder.limits.max_duration_seconds = o.max_duration;
+  if (!o.max_resolution.empty()) {
+    int w = 0, h = 0;
+    if (std::sscanf(o.max_resolution.c_str(), "%dx%d", &w, &h) != 2 || w <= 0 || h <= 0)
+      return Status(Code::kUsage, "--max-resolution takes WIDTHxHEIGHT, e.g. 3840x2160");
+    ladder.limits.max_width = w;
+    ladder.limits.max_height = h;
+  }
+  KILN_RETURN_IF_ERROR(validate_ladder(ladder));
+  return ladder;
+}
+
+void print_summary(const TranscodeResult& r) {
+  std::printf("Published %s (%.1f s of video in %.1f s, %s on %s)\n", r.output_dir.c_str(),
+              r.renditions.empty() ? 0.0 : r.renditions.front().duration_seconds,
+              r.elapsed_seconds, r.backend.c_str(), r.device.c_str());
+  for (const auto& o : r.renditions)
+    std::printf("  %-8s %5dx%-5d %6lld kb/s avg %6lld kb/s peak  %d segments  %s\n",
+                o.name.c_str(), o.width, o.height,
+                static_cast<long long>(o.average_bitrate / 1000),
+                static_cast<long long>(o.peak_bitrate / 1000), o.segment_count,
+                o.codecs.c_str());
+  if (r.audio)
+    std::printf("  %-8s %d ch %d Hz    %6lld kb/s avg  %d segments  %s\n", "audio",
+                r.audio->channels, r.audio->sample_rate,
+                static_cast<long long>(r.audio->average_bitrate / 1000), r.audio->segment_count,
+                r.audio->codecs.c_str());
+  for (const auto& w : r.warnings) std::printf("  warning: %s\n", w.c_str());
+  std::printf("HLS multivariant playlist: %s\nDASH manifest:             %s\n",
+              r.hls_master.c_str(), r.dash_manifest.c_str());
+  std::printf("Play: ffplay %s   (or serve %s over HTTP for hls.js / dash.js / Safari)\n",
+              r.hls_master.c_str(), r.output_dir.c_str());
+}
+
+int run(const TranscodeOptions& o) {
+  auto log = logger("cli");
+  auto ladder = build_ladder(o);
+  if (!ladder) {
+    log->error("{}", ladder.status().message());
+    if (o.json) std::puts(pipeline::error_json(o.input, ladder.status()).dump(2).c_str());
+    return exit_code(ladder.status().code());
+  }
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+
+  ProgressDisplay progress(isatty(STDERR_FILENO) != 0);
+  TranscodeRequest req;
+  req.input = o.input;
+  req.output_dir = o.output;
+  req.ladder = std::move(ladder).value();
+  req.overwrite = o.overwrite;
+  req.backend = o.backend;
+  req.encoder_threads = o.threads;
+  req.cancel = &g_cancel;
+  req.on_progress = [&progress](const Progress& p) { progress.update(p); };
+  auto result = transcode(req);
+  progress.finish();
+  if (!result) {
+    Status st = result.status();
+    int code = exit_code(st.code());
+    if (st.code() == Code::kCancelled) {
+      int sig = g_signal.load();
+      st = Status(Code::kCancelled, fmt::format("interrupted by {}; nothing was published",
+                                                sig == SIGTERM ? "SIGTERM" : "SIGINT"));
+      code = 128 + (sig ? sig : SIGINT);
+    }
+    log->error("{}", st.message());
+    if (o.json) std::puts(pipeline::error_json(o.input, st).dump(2).c_str());
+    return code;
+  }
+  if (o.json)
+    std::puts(pipeline::result_json(*result).dump(2).c_str());
+  else
+    print_summary(*result);
+  return 0;
+}
+
+}  // namespace
+
+std::function<int()> add_transcode(CLI::App& app) {
+  auto opts = std::make_shared<TranscodeOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "transcode",
+      "Transcode INPUT into an HLS + DASH ladder (CMAF) in OUTDIR, published atomically.");
+  cmd->add_option("input", opts->input, "source video file")->required();
+  cmd->add_option("-o,--output", opts->output, "output directory (must not exist unless "
+                                               "--overwrite)")->required();
+  cmd->add_option("--ladder", opts->ladder,
+                  "renditions to make, e.g. 720p,480p (preset names or NNNp)");
+  cmd->add_option("--preset", opts->preset,
+                  "ladder preset TOML (default: the built-in config/presets/default.toml)");
+  cmd->add_option("--segment-seconds", opts->segment_seconds, "CMAF segment duration")
+      ->check(CLI::Range(1.0, 60.0));
+  cmd->add_option("--max-duration", opts->max_duration,
+                  "refuse inputs longer than this many seconds (preset limits.max_duration_seconds)");
+  cmd->add_option("--max-resolution", opts->max_resolution,
+                  "refuse inputs larger than WIDTHxHEIGHT (preset limits.max_width/max_height)");
+  cmd->add_flag("--overwrite", opts->overwrite, "replace OUTDIR atomically if it exists");
+  cmd->add_flag("--json", opts->json,
+                "print the result (MediaConvert-style COMPLETE or ERROR event) as JSON on stdout");
+  cmd->add_option("--backend", opts->backend, "auto or software (hardware backends: see kiln "
+                                              "devices)");
+  cmd->add_option("--threads", opts->threads, "threads per encoder (0 = automatic)")
+      ->check(CLI::Range(0, 64));
+  cmd->footer(
+      "Exit codes: 0 ok, 2 usage, 10 input missing, 11 empty, 12 not media, 13 no video, "
+      "14 truncated/unreadable, 15 unsupported codec/container, 16 over limits, 17 "
+      "undecodable, 20 output exists, 21 I/O error, 130 SIGINT, 143 SIGTERM, 1 internal.");
+  return [opts] { return run(*opts); };
+}
+
+}  // namespace kiln::cli

@@ -1,0 +1,244 @@
+#include "kiln/ladder.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <cmath>
+#include <fstream>
+#include <sstream>
+#include <toml++/toml.h>
+
+#include "kiln/default_preset.hpp"
+
+namespace kiln {
+
+int VideoStreamInfo::display_width() const {
+  int w = sar.num > 0 && sar.den > 0 ? static_cast<int>(std::lround(width * sar.value())) : width;
+  return rotation % 180 ? height : w;
+}
+
+int VideoStreamInfo::display_height() const {
+  int w = sar.num > 0 && sar.den > 0 ? static_cast<int>(std::lround(width * sar.value())) : width;
+  return rotation % 180 ? w : height;
+}
+
+namespace {
+
+struct StandardRung {
+  int height;
+  int64_t bitrate;
+};
+// Bitrates for an NNNp name that the preset does not define (maxrate 1.1x, bufsize 2x).
+constexpr std::array kStandardRungs = {
+    StandardRung{2160, 12'000'000}, StandardRung{1440, 8'000'000}, StandardRung{1080, 5'000'000},
+    StandardRung{720, 3'000'000},   StandardRung{540, 2'000'000},  StandardRung{480, 1'200'000},
+    StandardRung{360, 800'000},     StandardRung{240, 400'000},    StandardRung{144, 200'000},
+};
+
+int even(double x) { return std::max(2, static_cast<int>(std::lround(x / 2.0)) * 2); }
+
+template <class T>
+Status read_number(const toml::table& t, std::string_view key, T* out, std::string_view where) {
+  auto node = t[key];
+  if (!node) return Status::ok();
+  if (auto v = node.value<double>()) {
+    *out = static_cast<T>(*v);
+    return Status::ok();
+  }
+  return {Code::kUsage, fmt::format("{}: '{}' must be a number", where, key)};
+}
+
+Status read_string(const toml::table& t, std::string_view key, std::string* out,
+                   std::string_view where) {
+  auto node = t[key];
+  if (!node) return Status::ok();
+  if (auto v = node.value<std::string>()) {
+    *out = *v;
+    return Status::ok();
+  }
+  return {Code::kUsage, fmt::format("{}: '{}' must be a string", where, key)};
+}
+
+Result<Rendition> parse_rendition(const toml::table& t, std::string_view origin, size_t i) {
+  Rendition r;
+  std::string where = fmt::format("{}: rendition #{}", origin, i + 1);
+  KILN_RETURN_IF_ERROR(read_string(t, "name", &r.name, where));
+  KILN_RETURN_IF_ERROR(read_number(t, "width", &r.width, where));
+  KILN_RETURN_IF_ERROR(read_number(t, "height", &r.height, where));
+  KILN_RETURN_IF_ERROR(read_number(t, "video_bitrate", &r.video_bitrate, where));
+  KILN_RETURN_IF_ERROR(read_number(t, "maxrate", &r.maxrate, where));
+  KILN_RETURN_IF_ERROR(read_number(t, "bufsize", &r.bufsize, where));
+  KILN_RETURN_IF_ERROR(read_string(t, "profile", &r.profile, where));
+  KILN_RETURN_IF_ERROR(read_string(t, "level", &r.level, where));
+  KILN_RETURN_IF_ERROR(read_string(t, "x264_preset", &r.x264_preset, where));
+  if (r.name.empty() && r.height > 0) r.name = fmt::format("{}p", r.height);
+  if (r.maxrate == 0) r.maxrate = r.video_bitrate * 11 / 10;
+  if (r.bufsize == 0) r.bufsize = r.video_bitrate * 2;
+  return r;
+}
+
+}  // namespace
+
+Result<Ladder> parse_preset(std::string_view toml_text, std::string_view origin) {
+  toml::table root;
+  try {
+    root = toml::parse(toml_text, origin);
+  } catch (const toml::parse_error& e) {
+    return Status(Code::kUsage, fmt::format("{}:{}:{}: {}", origin, e.source().begin.line,
+                                            e.source().begin.column, e.description()));
+  }
+  Ladder ladder;
+  KILN_RETURN_IF_ERROR(read_number(root, "segment_seconds", &ladder.segment_seconds, origin));
+  KILN_RETURN_IF_ERROR(read_number(root, "gop_seconds", &ladder.gop_seconds, origin));
+  if (auto* audio = root["audio"].as_table()) {
+    std::string codec = "aac";
+    KILN_RETURN_IF_ERROR(read_string(*audio, "codec", &codec, origin));
+    if (codec != "aac")
+      return Status(Code::kUsage, fmt::format("{}: audio.codec '{}' is not supported (aac)",
+                                              origin, codec));
+    KILN_RETURN_IF_ERROR(read_number(*audio, "bitrate", &ladder.audio.bitrate, origin));
+    KILN_RETURN_IF_ERROR(read_number(*audio, "channels", &ladder.audio.channels, origin));
+    KILN_RETURN_IF_ERROR(read_number(*audio, "sample_rate", &ladder.audio.sample_rate, origin));
+  }
+  if (auto* limits = root["limits"].as_table()) {
+    KILN_RETURN_IF_ERROR(read_number(*limits, "max_width", &ladder.limits.max_width, origin));
+    KILN_RETURN_IF_ERROR(read_number(*limits, "max_height", &ladder.limits.max_height, origin));
+    KILN_RETURN_IF_ERROR(read_number(*limits, "max_duration_seconds",
+                                     &ladder.limits.max_duration_seconds, origin));
+    KILN_RETURN_IF_ERROR(read_number(*limits, "max_fps", &ladder.limits.max_fps, origin));
+  }
+  auto* rungs = root["rendition"].as_array();
+  if (!rungs || rungs->empty())
+    return Status(Code::kUsage, fmt::format("{}: no [[rendition]] entries", origin));
+  for (size_t i = 0; i < rungs->size(); ++i) {
+    auto* t = (*rungs)[i].as_table();
+    if (!t) return Status(Code::kUsage, fmt::format("{}: rendition #{} is not a table", origin, i + 1));
+    auto r = parse_rendition(*t, origin, i);
+    if (!r) return r.status();
+    ladder.renditions.push_back(std::move(r).value());
+  }
+  KILN_RETURN_IF_ERROR(validate_ladder(ladder));
+  return ladder;
+}
+
+Result<Ladder> load_preset_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return Status(Code::kUsage, fmt::format("cannot read preset '{}'", path));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return parse_preset(ss.str(), path);
+}
+
+Ladder default_ladder() {
+  auto ladder = parse_preset(kDefaultPresetToml, "config/presets/default.toml");
+  // The embedded preset is checked by the tests; failing here is a build defect.
+  if (!ladder) throw std::logic_error(ladder.status().to_string());
+  return std::move(ladder).value();
+}
+
+Result<Ladder> select_renditions(const Ladder& base, std::string_view spec) {
+  Ladder out = base;
+  out.renditions.clear();
+  size_t pos = 0;
+  while (pos <= spec.size()) {
+    size_t end = std::min(spec.find(',', pos), spec.size());
+    std::string_view name = spec.substr(pos, end - pos);
+    pos = end + 1;
+    if (name.empty()) continue;
+    auto it = std::find_if(base.renditions.begin(), base.renditions.end(),
+                           [&](const Rendition& r) { return r.name == name; });
+    if (it != base.renditions.end()) {
+      out.renditions.push_back(*it);
+      continue;
+    }
+    int height = 0;
+    auto [p, ec] = std::from_chars(name.data(), name.data() + name.size(), height);
+    if (ec != std::errc() || p + 1 != name.data() + name.size() || *p != 'p' || height <= 0)
+      return Status(Code::kUsage,
+                    fmt::format("--ladder: unknown rendition '{}' (use names from the preset "
+                                "or NNNp, e.g. 1080p,720p,480p)", name));
+    auto rung = std::min_element(kStandardRungs.begin(), kStandardRungs.end(),
+                                 [&](const StandardRung& a, const StandardRung& b) {
+                                   return std::abs(a.height - height) < std::abs(b.height - height);
+                                 });
+    Rendition r = base.renditions.empty() ? Rendition{} : base.renditions.front();
+    r.name = std::string(name);
+    r.width = 0;
+    r.height = height;
+    r.level.clear();
+    r.video_bitrate = rung->bitrate * height / rung->height;
+    r.maxrate = r.video_bitrate * 11 / 10;
+    r.bufsize = r.video_bitrate * 2;
+    out.renditions.push_back(r);
+  }
+  if (out.renditions.empty()) return Status(Code::kUsage, "--ladder: no renditions given");
+  KILN_RETURN_IF_ERROR(validate_ladder(out));
+  return out;
+}
+
+Status validate_ladder(const Ladder& ladder) {
+  if (!(ladder.segment_seconds >= 1 && ladder.segment_seconds <= 60))
+    return {Code::kUsage, fmt::format("segment_seconds must be between 1 and 60 (got {})",
+                                      ladder.segment_seconds)};
+  if (!(ladder.gop_seconds > 0 && ladder.gop_seconds <= ladder.segment_seconds))
+    return {Code::kUsage, fmt::format("gop_seconds must be > 0 and <= segment_seconds (got {})",
+                                      ladder.gop_seconds)};
+  if (ladder.audio.bitrate < 16000 || ladder.audio.bitrate > 512000 ||
+      ladder.audio.channels < 1 || ladder.audio.channels > 8 ||
+      ladder.audio.sample_rate < 8000 || ladder.audio.sample_rate > 96000)
+    return {Code::kUsage, "audio: bitrate 16k-512k, channels 1-8, sample_rate 8000-96000"};
+  for (const auto& r : ladder.renditions) {
+    if (r.name.empty() || r.name.find_first_of("/\\ ") != std::string::npos || r.name == "audio")
+      return {Code::kUsage, fmt::format("rendition name '{}' must be a simple folder name", r.name)};
+    if (r.height < 16 || r.height > 8192 || r.width < 0 || r.width > 8192)
+      return {Code::kUsage, fmt::format("rendition {}: height must be 16..8192", r.name)};
+    if (r.video_bitrate <= 0 || r.maxrate < r.video_bitrate || r.bufsize <= 0)
+      return {Code::kUsage, fmt::format("rendition {}: need video_bitrate > 0, maxrate >= "
+                                        "video_bitrate, bufsize > 0", r.name)};
+    static constexpr std::array kProfiles = {"baseline", "main", "high"};
+    if (std::find(kProfiles.begin(), kProfiles.end(), r.profile) == kProfiles.end())
+      return {Code::kUsage, fmt::format("rendition {}: profile must be baseline, main or high",
+                                        r.name)};
+  }
+  return Status::ok();
+}
+
+std::vector<PlannedRendition> plan_ladder(const Ladder& ladder, const VideoStreamInfo& video) {
+  const int dw = video.display_width(), dh = video.display_height();
+  const bool portrait = dh > dw;
+  const double src_short = std::min(dw, dh), src_long = std::max(dw, dh);
+  std::vector<PlannedRendition> out;
+  auto add = [&](const Rendition& spec, int out_short, int out_long) {
+    PlannedRendition p{spec, portrait ? out_short : out_long, portrait ? out_long : out_short};
+    for (const auto& q : out)
+      if (q.width == p.width && q.height == p.height) return;
+    out.push_back(std::move(p));
+  };
+  for (const auto& r : ladder.renditions) {
+    if (r.height > src_short) continue;  // never upscale
+    int out_short = even(r.height);
+    int out_long = even(r.height * src_long / src_short);
+    if (r.width > 0 && out_long > r.width) {
+      out_long = even(r.width);
+      out_short = even(r.width * src_short / src_long);
+    }
+    add(r, out_short, out_long);
+  }
+  if (out.empty() && !ladder.renditions.empty()) {
+    // Smaller than every rung: one rendition at the source's own size, with the smallest
+    // rung's rate settings.
+    auto smallest = *std::min_element(ladder.renditions.begin(), ladder.renditions.end(),
+                                      [](const Rendition& a, const Rendition& b) {
+                                        return a.height < b.height;
+                                      });
+    int out_short = std::max(2, static_cast<int>(src_short) / 2 * 2);
+    int out_long = std::max(2, static_cast<int>(src_long) / 2 * 2);
+    smallest.name = fmt::format("{}p", out_short);
+    add(smallest, out_short, out_long);
+  }
+  return out;
+}
+
+}  // namespace kiln

@@ -1,0 +1,270 @@
+#include "media/probe.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <filesystem>
+#include <fmt/format.h>
+#include <string_view>
+#include <system_error>
+
+#include "av/av_error.hpp"
+
+extern "C" {
+#include <libavutil/display.h>
+#include <libavutil/pixdesc.h>
+}
+
+namespace kiln::media {
+namespace fs = std::filesystem;
+
+namespace {
+
+// Demuxers Kiln opens. Playlists (hls, concat), image sequences and device inputs are left
+// out on purpose: they read other files or devices named inside the input.
+constexpr const char* kContainers =
+    "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,mpegts,avi,flv,mpeg,mpegvideo,mxf,ogg,ivf,h264,"
+    "hevc,m4v,asf,wav,mp3,aac,flac";
+
+// Video codecs Kiln decodes and transcodes; anything else is refused up front.
+constexpr std::array<AVCodecID, 16> kVideoCodecs = {
+    AV_CODEC_ID_H264,  AV_CODEC_ID_HEVC,       AV_CODEC_ID_VP8,    AV_CODEC_ID_VP9,
+    AV_CODEC_ID_AV1,   AV_CODEC_ID_MPEG2VIDEO, AV_CODEC_ID_MPEG1VIDEO, AV_CODEC_ID_MPEG4,
+    AV_CODEC_ID_MJPEG, AV_CODEC_ID_PRORES,     AV_CODEC_ID_DNXHD,  AV_CODEC_ID_VC1,
+    AV_CODEC_ID_WMV3,  AV_CODEC_ID_THEORA,     AV_CODEC_ID_H263,   AV_CODEC_ID_FFV1,
+};
+
+bool in_list(std::string_view list, std::string_view name) {
+  // `name` may itself be a comma list ("mov,mp4,..."): match its first entry.
+  name = name.substr(0, name.find(','));
+  size_t pos = 0;
+  while (pos <= list.size()) {
+    size_t end = list.find(',', pos);
+    if (end == std::string_view::npos) end = list.size();
+    if (list.substr(pos, end - pos) == name) return true;
+    pos = end + 1;
+  }
+  return false;
+}
+
+Status check_path(const std::string& path, int64_t* size) {
+  std::error_code ec;
+  auto st = fs::status(path, ec);
+  if (ec || !fs::exists(st))
+    return {Code::kInputMissing, fmt::format("input '{}' does not exist", path)};
+  if (fs::is_directory(st))
+    return {Code::kInputMissing, fmt::format("input '{}' is a directory, not a media file", path)};
+  if (!fs::is_regular_file(st))
+    return {Code::kInputMissing, fmt::format("input '{}' is not a regular file", path)};
+  *size = static_cast<int64_t>(fs::file_size(path, ec));
+  if (ec) return {Code::kIo, fmt::format("cannot stat '{}': {}", path, ec.message())};
+  if (*size == 0) return {Code::kInputEmpty, fmt::format("input '{}' is empty (0 bytes)", path)};
+  return Status::ok();
+}
+
+// Identifies the container from the first bytes; refuses non-media before the full open.
+Status identify(const std::string& path, const AVInputFormat** format) {
+  AVIOContext* pb = nullptr;
+  int ret = avio_open(&pb, path.c_str(), AVIO_FLAG_READ);
+  if (ret < 0) return av::to_status(ret, Code::kIo, fmt::format("cannot open '{}'", path));
+  ret = av_probe_input_buffer2(pb, format, path.c_str(), nullptr, 0, 0);
+  avio_closep(&pb);
+  if (ret < 0 || !*format)
+    return {Code::kInputNotMedia,
+            fmt::format("'{}' is not a media file: no known container format matches its "
+                        "contents", path)};
+  if (!in_list(kContainers, (*format)->name)) {
+    // A match on the file name alone (e.g. .txt as "tty") says nothing about the contents.
+    if (ret <= AVPROBE_SCORE_EXTENSION)
+      return {Code::kInputNotMedia,
+              fmt::format("'{}' is not a media file: its contents match no video container",
+                          path)};
+    return {Code::kInputUnsupported,
+            fmt::format("'{}' is a '{}' file, which Kiln does not accept; supported "
+                        "containers: {}", path, (*format)->name, kContainers)};
+  }
+  return Status::ok();
+}
+
+int rotation_of(const AVStream* st) {
+  const uint8_t* matrix = av_stream_get_side_data(st, AV_PKT_DATA_DISPLAYMATRIX, nullptr);
+  if (!matrix) return 0;
+  double theta = -av_display_rotation_get(reinterpret_cast<const int32_t*>(matrix));
+  if (std::isnan(theta)) return 0;
+  theta -= 360 * std::floor(theta / 360 + 0.9 / 360);
+  int r = static_cast<int>(std::lround(theta / 90.0)) * 90 % 360;
+  return r < 0 ? r + 360 : r;
+}
+
+const char* field_order_name(AVFieldOrder fo) {
+  switch (fo) {
+    case AV_FIELD_PROGRESSIVE: return "progressive";
+    case AV_FIELD_TT: return "tt";
+    case AV_FIELD_BB: return "bb";
+    case AV_FIELD_TB: return "tb";
+    case AV_FIELD_BT: return "bt";
+    default: return "unknown";
+  }
+}
+
+VideoStreamInfo describe_video(const AVFormatContext* fmt, const AVStream* st) {
+  const AVCodecParameters* par = st->codecpar;
+  VideoStreamInfo v;
+  v.index = st->index;
+  v.codec = avcodec_get_name(par->codec_id);
+  if (const char* p = avcodec_profile_name(par->codec_id, par->profile)) v.profile = p;
+  v.width = par->width;
+  v.height = par->height;
+  AVRational sar = av_guess_sample_aspect_ratio(const_cast<AVFormatContext*>(fmt),
+                                                const_cast<AVStream*>(st), nullptr);
+  if (sar.num > 0 && sar.den > 0) v.sar = {sar.num, sar.den};
+  AVRational fr = st->avg_frame_rate.num > 0 ? st->avg_frame_rate : st->r_frame_rate;
+  v.frame_rate = {fr.num, fr.den};
+  if (st->r_frame_rate.num > 0 && st->avg_frame_rate.num > 0)
+    v.variable_frame_rate =
+        std::fabs(av_q2d(st->r_frame_rate) - av_q2d(st->avg_frame_rate)) > 0.01 * av_q2d(st->r_frame_rate);
+  v.rotation = rotation_of(st);
+  auto pf = static_cast<AVPixelFormat>(par->format);
+  if (const AVPixFmtDescriptor* d = av_pix_fmt_desc_get(pf)) {
+    v.pix_fmt = d->name;
+    v.bit_depth = d->comp[0].depth;
+    v.chroma = d->log2_chroma_w == 0 ? "4:4:4" : d->log2_chroma_h == 0 ? "4:2:2" : "4:2:0";
+  }
+  v.field_order = field_order_name(par->field_order);
+  v.interlaced = par->field_order != AV_FIELD_PROGRESSIVE && par->field_order != AV_FIELD_UNKNOWN;
+  if (st->start_time != AV_NOPTS_VALUE) v.start_seconds = st->start_time * av_q2d(st->time_base);
+  return v;
+}
+
+AudioStreamInfo describe_audio(const AVStream* st) {
+  const AVCodecParameters* par = st->codecpar;
+  AudioStreamInfo a;
+  a.index = st->index;
+  a.codec = avcodec_get_name(par->codec_id);
+  a.channels = par->ch_layout.nb_channels;
+  char layout[128] = {};
+  av_channel_layout_describe(&par->ch_layout, layout, sizeof layout);
+  a.layout = layout;
+  a.sample_rate = par->sample_rate;
+  if (st->start_time != AV_NOPTS_VALUE) a.start_seconds = st->start_time * av_q2d(st->time_base);
+  return a;
+}
+
+// An index that points past the end of the file means the file was cut short (an MP4 whose
+// moov came first but whose media data did not all arrive).
+Status check_index_within_file(const AVStream* st, int64_t file_size, const std::string& path) {
+  int n = avformat_index_get_entries_count(st);
+  if (n <= 0) return Status::ok();
+  const AVIndexEntry* last = avformat_index_get_entry(const_cast<AVStream*>(st), n - 1);
+  if (last && last->pos + last->size > file_size)
+    return {Code::kInputTruncated,
+            fmt::format("'{}' is truncated: its index refers to byte {} but the file has only "
+                        "{} bytes; re-upload the complete file", path, last->pos + last->size,
+                        file_size)};
+  return Status::ok();
+}
+
+Status check_limits(const MediaInfo& info, const Limits& limits) {
+  const auto& v = info.video;
+  if (v.width <= 0 || v.height <= 0)
+    return {Code::kInputTruncated,
+            fmt::format("'{}': the video stream has no picture size; the file is damaged or "
+                        "truncated", info.path)};
+  if (v.width > limits.max_width || v.height > limits.max_height)
+    return {Code::kInputLimits,
+            fmt::format("'{}': video is {}x{}, larger than the limit of {}x{} (limits.max_width/"
+                        "max_height)", info.path, v.width, v.height, limits.max_width,
+                        limits.max_height)};
+  if (info.duration_seconds > limits.max_duration_seconds)
+    return {Code::kInputLimits,
+            fmt::format("'{}': duration {:.0f} s exceeds the limit of {:.0f} s "
+                        "(limits.max_duration_seconds)", info.path, info.duration_seconds,
+                        limits.max_duration_seconds)};
+  if (v.frame_rate.value() > limits.max_fps)
+    return {Code::kInputLimits,
+            fmt::format("'{}': frame rate {:.2f} fps exceeds the limit of {:.0f} fps "
+                        "(limits.max_fps)", info.path, v.frame_rate.value(), limits.max_fps)};
+  return Status::ok();
+}
+
+}  // namespace
+
+const char* container_whitelist() { return kContainers; }
+
+Result<ProbedInput> open_and_probe(const std::string& path, const Limits& limits) {
+  ProbedInput in;
+  in.info.path = path;
+  KILN_RETURN_IF_ERROR(check_path(path, &in.info.size_bytes));
+  const AVInputFormat* guessed = nullptr;
+  KILN_RETURN_IF_ERROR(identify(path, &guessed));
+
+  AVDictionary* opts = nullptr;
+  av_dict_set(&opts, "protocol_whitelist", "file", 0);
+  AVFormatContext* raw = avformat_alloc_context();
+  raw->format_whitelist = av_strdup(kContainers);
+  int ret = avformat_open_input(&raw, path.c_str(), guessed, &opts);
+  av_dict_free(&opts);
+  if (ret < 0)
+    return av::to_status(ret, Code::kInputTruncated,
+                         fmt::format("'{}' looks like {} but cannot be read (damaged or "
+                                     "truncated)", path, guessed->name));
+  in.format.reset(raw);
+  ret = avformat_find_stream_info(raw, nullptr);
+  if (ret < 0)
+    return av::to_status(ret, Code::kInputTruncated,
+                         fmt::format("'{}': cannot read stream information (damaged or "
+                                     "truncated)", path));
+  in.info.container = raw->iformat->name;
+  if (raw->duration != AV_NOPTS_VALUE && raw->duration > 0)
+    in.info.duration_seconds = raw->duration / static_cast<double>(AV_TIME_BASE);
+  in.info.bit_rate = raw->bit_rate;
+
+  int vindex = -1;
+  for (unsigned i = 0; i < raw->nb_streams; ++i) {
+    const AVStream* st = raw->streams[i];
+    if (st->codecpar->codec_type == AVMEDIA_TYPE_VIDEO &&
+        !(st->disposition & AV_DISPOSITION_ATTACHED_PIC)) {
+      vindex = av_find_best_stream(raw, AVMEDIA_TYPE_VIDEO, -1, -1, nullptr, 0);
+      break;
+    }
+  }
+  if (vindex < 0 || (raw->streams[vindex]->disposition & AV_DISPOSITION_ATTACHED_PIC))
+    return Status(Code::kInputNoVideo,
+                  fmt::format("'{}' has no video stream ({} stream(s), none of them video); "
+                              "Kiln transcodes video", path, raw->nb_streams));
+  const AVStream* vst = raw->streams[vindex];
+  in.info.video = describe_video(raw, vst);
+  auto vcodec = vst->codecpar->codec_id;
+  if (std::find(kVideoCodecs.begin(), kVideoCodecs.end(), vcodec) == kVideoCodecs.end() ||
+      !avcodec_find_decoder(vcodec))
+    return Status(Code::kInputUnsupported,
+                  fmt::format("'{}': video codec '{}' is not supported (supported: h264, hevc, "
+                              "vp8, vp9, av1, mpeg2video, mpeg4, prores, dnxhd, ...)", path,
+                              avcodec_get_name(vcodec)));
+  KILN_RETURN_IF_ERROR(check_index_within_file(vst, in.info.size_bytes, path));
+  if (in.info.duration_seconds <= 0 && vst->duration != AV_NOPTS_VALUE)
+    in.info.duration_seconds = vst->duration * av_q2d(vst->time_base);
+  KILN_RETURN_IF_ERROR(check_limits(in.info, limits));
+
+  int aindex = av_find_best_stream(raw, AVMEDIA_TYPE_AUDIO, -1, vindex, nullptr, 0);
+  if (aindex >= 0) {
+    const AVStream* ast = raw->streams[aindex];
+    if (!avcodec_find_decoder(ast->codecpar->codec_id) || ast->codecpar->sample_rate <= 0 ||
+        ast->codecpar->ch_layout.nb_channels <= 0) {
+      in.warnings.push_back(fmt::format("audio stream #{} ({}) cannot be decoded and was left "
+                                        "out; the ladder is video-only", aindex,
+                                        avcodec_get_name(ast->codecpar->codec_id)));
+    } else {
+      in.info.audio = describe_audio(ast);
+    }
+  }
+  // Discard everything Kiln will not read, so the demuxer skips it cheaply.
+  for (unsigned i = 0; i < raw->nb_streams; ++i)
+    if (static_cast<int>(i) != vindex && !(in.info.audio && static_cast<int>(i) == in.info.audio->index))
+      raw->streams[i]->discard = AVDISCARD_ALL;
+  return in;
+}
+
+}  // namespace kiln::media

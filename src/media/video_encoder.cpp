@@ -1,0 +1,65 @@
+#include "media/video_encoder.hpp"
+
+#include <fmt/format.h>
+
+#include <cmath>
+
+#include "av/av_error.hpp"
+
+extern "C" {
+#include <libavutil/opt.h>
+}
+
+namespace kiln::media {
+
+std::string x264_params(const VideoEncoderConfig& /*config*/) {
+  // scenecut=0: a scene cut would put a keyframe in one rendition and not another.
+  // open-gop=0: every segment must decode on its own (a player switches there).
+  return "scenecut=0:open-gop=0";
+}
+
+Result<av::CodecContextPtr> open_video_encoder(const VideoEncoderConfig& config) {
+  const AVCodec* codec = avcodec_find_encoder_by_name(config.encoder.c_str());
+  if (!codec)
+    return Status(Code::kUnsupported,
+                  fmt::format("encoder '{}' is not available in this FFmpeg build",
+                              config.encoder));
+  av::CodecContextPtr ctx(avcodec_alloc_context3(codec));
+  if (!ctx) return Status(Code::kInternal, "out of memory allocating an encoder");
+  ctx->width = config.width;
+  ctx->height = config.height;
+  ctx->pix_fmt = config.pix_fmt;
+  ctx->time_base = config.time_base;
+  ctx->framerate = config.frame_rate;
+  ctx->sample_aspect_ratio = {1, 1};
+  ctx->bit_rate = config.spec.video_bitrate;
+  ctx->rc_max_rate = config.spec.maxrate;
+  ctx->rc_buffer_size = static_cast<int>(config.spec.bufsize);
+  double fps = config.frame_rate.num > 0 ? av_q2d(config.frame_rate) : 30.0;
+  ctx->gop_size = std::max(1, static_cast<int>(std::lround(config.gop_seconds * fps)));
+  ctx->keyint_min = ctx->gop_size;
+  ctx->flags |= AV_CODEC_FLAG_GLOBAL_HEADER | AV_CODEC_FLAG_CLOSED_GOP;
+  ctx->thread_count = config.threads;
+  ctx->color_primaries = config.color_primaries;
+  ctx->color_trc = config.color_trc;
+  ctx->colorspace = config.colorspace;
+  ctx->color_range = config.color_range;
+
+  AVDictionary* opts = nullptr;
+  if (config.encoder == "libx264") {
+    av_dict_set(&opts, "preset", config.spec.x264_preset.c_str(), 0);
+    av_dict_set(&opts, "profile", config.spec.profile.c_str(), 0);
+    if (!config.spec.level.empty()) av_dict_set(&opts, "level", config.spec.level.c_str(), 0);
+    // A keyframe the pipeline forces is an IDR, so segments start with one.
+    av_dict_set(&opts, "forced-idr", "1", 0);
+    av_dict_set(&opts, "x264-params", x264_params(config).c_str(), 0);
+  }
+  int ret = avcodec_open2(ctx.get(), codec, &opts);
+  av_dict_free(&opts);
+  AV_TRY(ret, Code::kInternal,
+         fmt::format("opening {} for {}x{} at {} b/s", config.encoder, config.width,
+                     config.height, config.spec.video_bitrate));
+  return ctx;
+}
+
+}  // namespace kiln::media

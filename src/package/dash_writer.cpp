@@ -1,0 +1,90 @@
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "package/manifest.hpp"
+#include "package/manifest_io.hpp"
+
+namespace kiln::package {
+namespace {
+
+std::string iso_duration(double seconds) { return fmt::format("PT{:.3f}S", seconds); }
+
+// <SegmentTimeline> with runs of equal, contiguous segments folded into r="N".
+std::string segment_timeline(const TrackSummary& t) {
+  std::string out = "          <SegmentTimeline>\n";
+  const auto& s = t.segments;
+  int64_t expected = -1;
+  for (size_t i = 0; i < s.size();) {
+    size_t j = i;
+    while (j + 1 < s.size() && s[j + 1].duration == s[i].duration &&
+           s[j + 1].start == s[j].start + s[j].duration)
+      ++j;
+    std::string tattr = s[i].start != expected ? fmt::format(" t=\"{}\"", s[i].start) : "";
+    std::string rattr = j > i ? fmt::format(" r=\"{}\"", j - i) : "";
+    out += fmt::format("            <S{} d=\"{}\"{} />\n", tattr, s[i].duration, rattr);
+    expected = s[j].start + s[j].duration;
+    i = j + 1;
+  }
+  return out + "          </SegmentTimeline>\n";
+}
+
+std::string segment_template(const TrackSummary& t) {
+  return fmt::format(
+             "        <SegmentTemplate timescale=\"{}\" presentationTimeOffset=\"{}\" "
+             "initialization=\"$RepresentationID$/init.mp4\" "
+             "media=\"$RepresentationID$/seg_$Number%05d$.m4s\" startNumber=\"1\">\n",
+             t.timescale, t.presentation_offset) +
+         segment_timeline(t) + "        </SegmentTemplate>\n";
+}
+
+}  // namespace
+
+std::string dash_mpd(const Presentation& p) {
+  double duration = 0;
+  for (const auto& v : p.video) duration = std::max(duration, v.track.duration_seconds());
+  std::string out = fmt::format(
+      "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n"
+      "<MPD xmlns=\"urn:mpeg:dash:schema:mpd:2011\" "
+      "profiles=\"urn:mpeg:dash:profile:isoff-live:2011,urn:mpeg:dash:profile:cmaf:2019\" "
+      "type=\"static\" mediaPresentationDuration=\"{}\" minBufferTime=\"{}\">\n"
+      "  <Period id=\"0\" start=\"PT0S\">\n",
+      iso_duration(duration), iso_duration(p.segment_seconds));
+  if (!p.video.empty()) {
+    int max_w = 0, max_h = 0;
+    for (const auto& v : p.video) max_w = std::max(max_w, v.width), max_h = std::max(max_h, v.height);
+    out += fmt::format(
+        "    <AdaptationSet id=\"0\" contentType=\"video\" mimeType=\"video/mp4\" "
+        "segmentAlignment=\"true\" startWithSAP=\"1\" maxWidth=\"{}\" maxHeight=\"{}\">\n",
+        max_w, max_h);
+    for (const auto& v : p.video) {
+      out += fmt::format(
+          "      <Representation id=\"{}\" bandwidth=\"{}\" width=\"{}\" height=\"{}\" "
+          "sar=\"1:1\" frameRate=\"{}/{}\" codecs=\"{}\">\n",
+          v.track.folder, v.track.peak_bitrate(), v.width, v.height, v.frame_rate.num,
+          v.frame_rate.den, v.track.codecs);
+      out += segment_template(v.track) + "      </Representation>\n";
+    }
+    out += "    </AdaptationSet>\n";
+  }
+  if (p.audio) {
+    const auto& a = *p.audio;
+    out += fmt::format(
+        "    <AdaptationSet id=\"1\" contentType=\"audio\" mimeType=\"audio/mp4\" "
+        "segmentAlignment=\"true\" startWithSAP=\"1\">\n"
+        "      <Representation id=\"{}\" bandwidth=\"{}\" audioSamplingRate=\"{}\" "
+        "codecs=\"{}\">\n"
+        "        <AudioChannelConfiguration "
+        "schemeIdUri=\"urn:mpeg:dash:23003:3:audio_channel_configuration:2011\" "
+        "value=\"{}\" />\n",
+        a.track.folder, a.track.peak_bitrate(), a.sample_rate, a.track.codecs, a.channels);
+    out += segment_template(a.track) + "      </Representation>\n    </AdaptationSet>\n";
+  }
+  return out + "  </Period>\n</MPD>\n";
+}
+
+Status write_dash(const std::string& dir, const Presentation& p) {
+  return write_text_file(dir + "/" + kDashManifest, dash_mpd(p));
+}
+
+}  // namespace kiln::package

@@ -1,0 +1,519 @@
+#include "pipeline/ladder_runner.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+#include "av/av_error.hpp"
+#include "media/audio_transcoder.hpp"
+#include "media/video_encoder.hpp"
+#include "media/video_filter.hpp"
+#include "package/cmaf_track_writer.hpp"
+#include "log.hpp"
+#include "pipeline/frame_queue.hpp"
+
+namespace kiln::pipeline {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr size_t kQueueDepth = 8;
+constexpr double kKeyframeEpsilon = 1e-3;  // same tolerance as the segmenter's boundaries
+constexpr auto kProgressInterval = std::chrono::milliseconds(250);
+
+/// The first error any thread met; once set, every thread winds down.
+class JobState {
+ public:
+  void fail(Status status) {
+    std::lock_guard lock(mu_);
+    if (first_.is_ok()) first_ = std::move(status);
+    aborted_ = true;
+  }
+  bool aborted() const { return aborted_.load(std::memory_order_relaxed); }
+  Status first_error() const {
+    std::lock_guard lock(mu_);
+    return first_;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  Status first_;
+  std::atomic<bool> aborted_{false};
+};
+
+struct Rendition {
+  PlannedRendition plan;
+  FrameQueue queue{kQueueDepth};
+  std::unique_ptr<package::CmafTrackWriter> writer;
+  std::atomic<int64_t> frames{0};
+  std::atomic<double> media_seconds{0};
+  std::thread thread;
+};
+
+/// Everything a rendition worker reads but never changes.
+struct WorkerContext {
+  const RunnerConfig* config;
+  AVRational time_base;      // of the frames in the queue (the video stream's)
+  AVRational frame_rate;
+  package::SharedTimeline* timeline;
+  JobState* job;
+};
+
+class RenditionWorker {
+ public:
+  RenditionWorker(Rendition& r, const WorkerContext& ctx) : r_(r), ctx_(ctx) {}
+
+  Status run() {
+    scaled_ = av::make_frame();
+    packet_ = av::make_packet();
+    while (auto item = r_.queue.pop()) {
+      if (ctx_.job->aborted()) return Status::ok();
+      AVFrame* frame = item->get();
+      if (!chain_ || !chain_->input().same_picture(frame)) KILN_RETURN_IF_ERROR(rebuild_chain(frame));
+      KILN_RETURN_IF_ERROR(chain_->push(frame));
+      KILN_RETURN_IF_ERROR(drain_chain());
+    }
+    if (ctx_.job->aborted()) return Status::ok();
+    if (chain_) {
+      KILN_RETURN_IF_ERROR(chain_->push(nullptr));
+      KILN_RETURN_IF_ERROR(drain_chain());
+    }
+    if (encoder_) KILN_RETURN_IF_ERROR(encode(nullptr));
+    return Status::ok();
+  }
+
+ private:
+  Status rebuild_chain(const AVFrame* frame) {
+    if (chain_) {  // the source changed size mid-stream: finish what the old chain holds
+      KILN_RETURN_IF_ERROR(chain_->push(nullptr));
+      KILN_RETURN_IF_ERROR(drain_chain());
+    }
+    auto chain = media::FilterChain::create(
+        media::FrameParams::of(frame, ctx_.time_base, ctx_.frame_rate),
+        ctx_.config->recipe.scale_filter(r_.plan.width, r_.plan.height), 1);
+    if (!chain) return chain.status();
+    chain_.emplace(std::move(chain).value());
+    return Status::ok();
+  }
+
+  Status drain_chain() {
+    for (;;) {
+      auto got = chain_->pull(scaled_.get());
+      if (!got) return got.status();
+      if (!*got) return Status::ok();
+      Status st = encode(scaled_.get());
+      av_frame_unref(scaled_.get());
+      KILN_RETURN_IF_ERROR(st);
+    }
+  }
+
+  Status open_encoder(const AVFrame* frame) {
+    const auto& cfg = *ctx_.config;
+    media::VideoEncoderConfig ec;
+    ec.encoder = cfg.recipe.encoder;
+    ec.width = frame->width;
+    ec.height = frame->height;
+    ec.pix_fmt = static_cast<AVPixelFormat>(frame->format);
+    ec.time_base = chain_->output_time_base();
+    ec.frame_rate = ctx_.frame_rate;
+    ec.spec = r_.plan.spec;
+    ec.gop_seconds = cfg.ladder.gop_seconds;
+    ec.threads = cfg.encoder_threads;
+    ec.color_primaries = frame->color_primaries;
+    ec.color_trc = frame->color_trc;
+    ec.colorspace = frame->colorspace;
+    ec.color_range = frame->color_range;
+    auto enc = media::open_video_encoder(ec);
+    if (!enc) return enc.status();
+    encoder_ = std::move(enc).value();
+    auto writer = package::CmafTrackWriter::open(cfg.out_dir, r_.plan.spec.name, encoder_.get(),
+                                                 cfg.ladder.segment_seconds, ctx_.timeline);
+    if (!writer) return writer.status();
+    r_.writer = std::move(writer).value();
+    return Status::ok();
+  }
+
+  Status encode(AVFrame* frame) {
+    if (frame && !encoder_) KILN_RETURN_IF_ERROR(open_encoder(frame));
+    if (frame) {
+      // Keyframes at the same timestamps in every rendition: the segmenter cuts there.
+      double t = frame->pts * av_q2d(chain_->output_time_base());
+      frame->pict_type = AV_PICTURE_TYPE_NONE;
+      if (t >= next_keyframe_ - kKeyframeEpsilon) {
+        frame->pict_type = AV_PICTURE_TYPE_I;
+        next_keyframe_ = next_keyframe_time(t, ctx_.config->ladder.gop_seconds,
+                                            ctx_.config->ladder.segment_seconds);
+      }
+      r_.frames.fetch_add(1, std::memory_order_relaxed);
+      r_.media_seconds.store(t, std::memory_order_relaxed);
+    }
+    int ret = avcodec_send_frame(encoder_.get(), frame);
+    if (ret < 0 && ret != AVERROR_EOF)
+      return av::to_status(ret, Code::kInternal, fmt::format("encoding {}", r_.plan.spec.name));
+    for (;;) {
+      ret = avcodec_receive_packet(encoder_.get(), packet_.get());
+      if (ret == AVERROR(EAGAIN) || ret == AVERROR_EOF) return Status::ok();
+      AV_TRY(ret, Code::kInternal, fmt::format("encoding {}", r_.plan.spec.name));
+      KILN_RETURN_IF_ERROR(r_.writer->write(packet_.get()));
+    }
+  }
+
+  Rendition& r_;
+  const WorkerContext& ctx_;
+  std::optional<media::FilterChain> chain_;
+  av::CodecContextPtr encoder_;
+  av::FramePtr scaled_;
+  av::PacketPtr packet_;
+  double next_keyframe_ = 0;
+};
+
+/// Reports progress from its own thread so it keeps ticking while queues are full or the
+/// encoders drain.
+class ProgressTicker {
+ public:
+  ProgressTicker(const RunnerConfig& cfg, std::vector<std::unique_ptr<Rendition>>& renditions,
+                 double duration)
+      : cfg_(cfg), renditions_(renditions), duration_(duration), start_(Clock::now()) {
+    if (cfg_.on_progress) thread_ = std::thread([this] { loop(); });
+  }
+  ~ProgressTicker() { stop(); }
+
+  void stop() {
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  void loop() {
+    std::unique_lock lock(mu_);
+    while (!cv_.wait_for(lock, kProgressInterval, [&] { return stopping_; })) cfg_.on_progress(snapshot());
+  }
+
+  Progress snapshot() const {
+    Progress p;
+    p.phase = "transcoding";
+    int64_t frames = INT64_MAX;
+    double media = 1e300;
+    for (const auto& r : renditions_) {
+      frames = std::min<int64_t>(frames, r->frames.load(std::memory_order_relaxed));
+      media = std::min(media, r->media_seconds.load(std::memory_order_relaxed));
+    }
+    if (renditions_.empty()) frames = 0, media = 0;
+    double elapsed = std::chrono::duration<double>(Clock::now() - start_).count();
+    p.frames = frames;
+    p.fps = elapsed > 0 ? frames / elapsed : 0;
+    p.speed = elapsed > 0 ? media / elapsed : 0;
+    if (duration_ > 0) {
+      p.percent = std::clamp(media / duration_ * 100.0, 0.0, 100.0);
+      if (p.speed > 0) p.eta_seconds = std::max(0.0, (duration_ - media) / p.speed);
+    }
+    return p;
+  }
+
+  const RunnerConfig& cfg_;
+  std::vector<std::unique_ptr<Rendition>>& renditions_;
+  double duration_;
+  Clock::time_point start_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+/// Demux, video decode, shared pre-processing and audio: the decode thread.
+class Decoder {
+ public:
+  Decoder(const RunnerConfig& cfg, std::vector<std::unique_ptr<Rendition>>& renditions,
+          JobState& job)
+      : cfg_(cfg), renditions_(renditions), job_(job) {}
+
+  Status open(package::SharedTimeline* timeline) {
+    AVFormatContext* fmt = cfg_.input->format.get();
+    const auto& info = cfg_.input->info;
+    vst_ = fmt->streams[info.video.index];
+    const AVCodec* codec = avcodec_find_decoder(vst_->codecpar->codec_id);
+    dec_.reset(avcodec_alloc_context3(codec));
+    AV_TRY(avcodec_parameters_to_context(dec_.get(), vst_->codecpar), Code::kInternal,
+           "configuring the video decoder");
+    dec_->pkt_timebase = vst_->time_base;
+    dec_->thread_count = 0;
+    AV_TRY(avcodec_open2(dec_.get(), codec, nullptr), Code::kInputUndecodable,
+           fmt::format("opening the {} decoder for '{}'", codec->name, info.path));
+    origin_ = vst_->start_time != AV_NOPTS_VALUE ? vst_->start_time : 0;
+    AVRational fr = vst_->avg_frame_rate.num > 0 ? vst_->avg_frame_rate : vst_->r_frame_rate;
+    frame_rate_ = fr.num > 0 && fr.den > 0 ? fr : AVRational{30, 1};
+    default_duration_ = std::max<int64_t>(1, av_rescale_q(1, av_inv_q(frame_rate_), vst_->time_base));
+    pre_desc_ = preprocess_chain(info.video);
+    frame_ = av::make_frame();
+    filtered_ = av::make_frame();
+    packet_ = av::make_packet();
+
+    if (info.audio) {
+      AVStream* ast = fmt->streams[info.audio->index];
+      auto audio = media::AudioTranscoder::open(
+          ast, cfg_.ladder.audio, origin_ * av_q2d(vst_->time_base),
+          [this](AVPacket* p) { return audio_writer_->write(p); });
+      if (!audio) return audio.status();
+      audio_.emplace(std::move(audio).value());
+      auto writer = package::CmafTrackWriter::open(cfg_.out_dir, "audio", audio_->encoder(),
+                                                   cfg_.ladder.segment_seconds, timeline);
+      if (!writer) return writer.status();
+      audio_writer_ = std::move(writer).value();
+    }
+    return Status::ok();
+  }
+
+  AVRational time_base() const { return vst_->time_base; }
+  AVRational frame_rate() const { return frame_rate_; }
+
+  /// Reads the whole input. Frames go to every rendition queue; the queues are finished at
+  /// the end (or closed on failure).
+  Status run() {
+    AVFormatContext* fmt = cfg_.input->format.get();
+    int read_errors = 0;
+    for (;;) {
+      if (cfg_.cancel && cfg_.cancel->load()) return {Code::kCancelled, "cancelled"};
+      if (job_.aborted()) return Status::ok();
+      int ret = av_read_frame(fmt, packet_.get());
+      if (ret == AVERROR_EOF || (ret < 0 && fmt->pb && avio_feof(fmt->pb))) break;
+      if (ret < 0) {
+        // A damaged stretch of container: skip it, but give up on a file that is all damage.
+        ++corrupt_;
+        if (++read_errors > 100)
+          return av::to_status(ret, Code::kInputTruncated,
+                               fmt::format("reading '{}' failed repeatedly", cfg_.input->info.path));
+        continue;
+      }
+      read_errors = 0;
+      Status st = Status::ok();
+      if (packet_->stream_index == vst_->index) {
+        ++video_packets_;
+        st = decode(packet_.get());
+      } else if (audio_ && packet_->stream_index == cfg_.input->info.audio->index) {
+        st = audio_->send(packet_.get());
+      }
+      av_packet_unref(packet_.get());
+      KILN_RETURN_IF_ERROR(st);
+    }
+    KILN_RETURN_IF_ERROR(decode(nullptr));
+    if (pre_) {
+      KILN_RETURN_IF_ERROR(pre_->push(nullptr));
+      KILN_RETURN_IF_ERROR(drain_pre());
+    }
+    for (auto& r : renditions_) r->queue.finish();
+    if (audio_) KILN_RETURN_IF_ERROR(audio_->finish());
+    return Status::ok();
+  }
+
+  /// Checks that the input really was a decodable, complete video.
+  Status verify_complete() const {
+    const auto& info = cfg_.input->info;
+    if (frames_ == 0)
+      return {Code::kInputUndecodable,
+              fmt::format("'{}': the {} video stream could not be decoded ({} packets, "
+                          "none decodable)", info.path, info.video.codec, video_packets_)};
+    double end = (last_pts_ + default_duration_ - origin_) * av_q2d(vst_->time_base);
+    const AVFormatContext* fmt = cfg_.input->format.get();
+    if (info.duration_seconds > 0 && fmt->duration_estimation_method != AVFMT_DURATION_FROM_BITRATE &&
+        end < info.duration_seconds * 0.9 - 0.5)
+      return {Code::kInputTruncated,
+              fmt::format("'{}' is truncated: the container says {:.2f} s but the video ends at "
+                          "{:.2f} s", info.path, info.duration_seconds, end)};
+    return Status::ok();
+  }
+
+  int64_t frames() const { return frames_; }
+  int corrupt() const { return corrupt_ + (audio_ ? audio_->corrupt_packets() : 0); }
+  int dropped() const { return dropped_; }
+  package::CmafTrackWriter* audio_writer() { return audio_writer_.get(); }
+  const media::AudioTranscoder* audio() const { return audio_ ? &*audio_ : nullptr; }
+
+ private:
+  Status decode(const AVPacket* pkt) {
+    int ret = avcodec_send_packet(dec_.get(), pkt);
+    if (ret == AVERROR_INVALIDDATA) {
+      ++corrupt_;
+      return Status::ok();
+    }
+    if (ret < 0 && ret != AVERROR_EOF)
+      return av::to_status(ret, Code::kInputUndecodable, "decoding video");
+    for (;;) {
+      ret = avcodec_receive_frame(dec_.get(), frame_.get());
+      if (ret == AVERROR(EAGAIN) || ret == AVERROR_EOF) return Status::ok();
+      if (ret == AVERROR_INVALIDDATA) {
+        ++corrupt_;
+        continue;
+      }
+      if (ret < 0) return av::to_status(ret, Code::kInputUndecodable, "decoding video");
+      if (frame_->decode_error_flags || (frame_->flags & AV_FRAME_FLAG_CORRUPT)) ++corrupt_;
+      Status st = on_frame(frame_.get());
+      av_frame_unref(frame_.get());
+      KILN_RETURN_IF_ERROR(st);
+    }
+  }
+
+  Status on_frame(AVFrame* f) {
+    int64_t pts = f->best_effort_timestamp;
+    if (pts == AV_NOPTS_VALUE) pts = last_pts_ == AV_NOPTS_VALUE ? origin_ : last_pts_ + default_duration_;
+    if (last_pts_ != AV_NOPTS_VALUE && pts <= last_pts_) {
+      ++dropped_;  // timestamps went backwards: an encoder cannot take this frame
+      return Status::ok();
+    }
+    last_pts_ = pts;
+    f->pts = pts;
+    ++frames_;
+    if (pre_desc_.empty()) return distribute(f);
+    if (!pre_ || !pre_->input().same_picture(f)) {
+      if (pre_) {
+        KILN_RETURN_IF_ERROR(pre_->push(nullptr));
+        KILN_RETURN_IF_ERROR(drain_pre());
+      }
+      auto chain = media::FilterChain::create(media::FrameParams::of(f, vst_->time_base, frame_rate_),
+                                              pre_desc_, 0);
+      if (!chain) return chain.status();
+      pre_.emplace(std::move(chain).value());
+    }
+    KILN_RETURN_IF_ERROR(pre_->push(f));
+    return drain_pre();
+  }
+
+  Status drain_pre() {
+    for (;;) {
+      auto got = pre_->pull(filtered_.get());
+      if (!got) return got.status();
+      if (!*got) return Status::ok();
+      filtered_->pts = av_rescale_q(filtered_->pts, pre_->output_time_base(), vst_->time_base);
+      Status st = distribute(filtered_.get());
+      av_frame_unref(filtered_.get());
+      KILN_RETURN_IF_ERROR(st);
+    }
+  }
+
+  /// One reference per rendition; the picture itself is not copied.
+  Status distribute(AVFrame* f) {
+    f->pts -= origin_;
+    for (auto& r : renditions_) {
+      av::FramePtr ref = av::ref_frame(f);
+      if (!ref) return {Code::kInternal, "out of memory referencing a frame"};
+      if (!r->queue.push(std::move(ref))) return Status::ok();  // worker gone; job failing
+    }
+    return Status::ok();
+  }
+
+  const RunnerConfig& cfg_;
+  std::vector<std::unique_ptr<Rendition>>& renditions_;
+  JobState& job_;
+  AVStream* vst_ = nullptr;
+  av::CodecContextPtr dec_;
+  std::optional<media::FilterChain> pre_;
+  std::string pre_desc_;
+  std::optional<media::AudioTranscoder> audio_;
+  std::unique_ptr<package::CmafTrackWriter> audio_writer_;
+  av::FramePtr frame_, filtered_;
+  av::PacketPtr packet_;
+  AVRational frame_rate_{30, 1};
+  int64_t origin_ = 0;
+  int64_t default_duration_ = 1;
+  int64_t last_pts_ = AV_NOPTS_VALUE;
+  int64_t frames_ = 0;
+  int64_t video_packets_ = 0;
+  int corrupt_ = 0;
+  int dropped_ = 0;
+};
+
+}  // namespace
+
+std::string preprocess_chain(const VideoStreamInfo& video) {
+  std::vector<std::string> steps;
+  // deint=interlaced: only frames flagged interlaced are touched (mixed content stays sharp).
+  if (video.interlaced) steps.emplace_back("yadif=mode=send_frame:parity=auto:deint=interlaced");
+  switch (video.rotation) {
+    case 90: steps.emplace_back("transpose=clock"); break;
+    case 180: steps.emplace_back("hflip,vflip"); break;
+    case 270: steps.emplace_back("transpose=cclock"); break;
+    default: break;
+  }
+  return fmt::format("{}", fmt::join(steps, ","));
+}
+
+double next_keyframe_time(double t, double gop_seconds, double segment_seconds) {
+  auto next_multiple = [&](double step) {
+    return (std::floor((t + kKeyframeEpsilon) / step) + 1) * step;
+  };
+  return std::min(next_multiple(gop_seconds), next_multiple(segment_seconds));
+}
+
+Result<RunnerOutput> run_ladder(const RunnerConfig& config) {
+  JobState job;
+  std::vector<std::unique_ptr<Rendition>> renditions;
+  for (const auto& plan : config.renditions) {
+    renditions.push_back(std::make_unique<Rendition>());
+    renditions.back()->plan = plan;
+  }
+  const bool has_audio = config.input->info.audio.has_value();
+  package::SharedTimeline timeline(static_cast<int>(renditions.size()) + (has_audio ? 1 : 0));
+
+  Decoder decoder(config, renditions, job);
+  KILN_RETURN_IF_ERROR(decoder.open(&timeline));
+  WorkerContext ctx{&config, decoder.time_base(), decoder.frame_rate(), &timeline, &job};
+  for (auto& r : renditions) {
+    r->thread = std::thread([&r, &ctx, &job] {
+      Status st = RenditionWorker(*r, ctx).run();
+      if (!st.is_ok()) {
+        kiln::logger("pipeline")->error("rendition {} failed: {}", r->plan.spec.name, st.to_string());
+        job.fail(st);
+      }
+      r->queue.close();  // unblock the decode thread if it waits on this queue
+    });
+  }
+  ProgressTicker ticker(config, renditions, config.input->info.duration_seconds);
+  Status st = decoder.run();
+  if (!st.is_ok()) job.fail(st);
+  if (job.aborted())
+    for (auto& r : renditions) r->queue.close();
+  for (auto& r : renditions) r->thread.join();
+  ticker.stop();
+  if (job.aborted()) return job.first_error();
+
+  KILN_RETURN_IF_ERROR(decoder.verify_complete());
+  RunnerOutput out;
+  out.presentation.segment_seconds = config.ladder.segment_seconds;
+  for (auto& r : renditions) {
+    if (!r->writer) return Status(Code::kInternal, fmt::format("rendition {} produced no frames", r->plan.spec.name));
+    KILN_RETURN_IF_ERROR(r->writer->finish());
+    AVRational fr = decoder.frame_rate();
+    out.presentation.video.push_back(
+        {r->writer->summary(), r->plan.width, r->plan.height, Rational{fr.num, fr.den}});
+  }
+  std::sort(out.presentation.video.begin(), out.presentation.video.end(),
+            [](const auto& a, const auto& b) { return a.height * a.width > b.height * b.width; });
+  if (auto* aw = decoder.audio_writer()) {
+    KILN_RETURN_IF_ERROR(aw->finish());
+    const AVCodecContext* enc = decoder.audio()->encoder();
+    out.presentation.audio = package::AudioTrack{aw->summary(), enc->ch_layout.nb_channels,
+                                                 enc->sample_rate};
+  }
+  out.frames = decoder.frames();
+  out.corrupt_packets = decoder.corrupt();
+  out.dropped_frames = decoder.dropped();
+  if (out.corrupt_packets > 0)
+    out.warnings.push_back(fmt::format("{} corrupt packet(s) in the input were skipped",
+                                       out.corrupt_packets));
+  if (out.dropped_frames > 0)
+    out.warnings.push_back(fmt::format("{} frame(s) with timestamps going backwards were dropped",
+                                       out.dropped_frames));
+  return out;
+}
+
+}  // namespace kiln::pipeline

@@ -1,0 +1,46 @@
+#pragma once
+// The ladder runtime: one decode thread (demux, video decode, shared pre-processing, audio),
+// one worker thread per rendition (scale, encode, package), bounded queues between them.
+
+#include <atomic>
+#include <string>
+#include <vector>
+
+#include "kiln/backend.hpp"
+#include "kiln/ladder.hpp"
+#include "kiln/pipeline.hpp"
+#include "media/probe.hpp"
+#include "package/manifest.hpp"
+
+namespace kiln::pipeline {
+
+struct RunnerConfig {
+  media::ProbedInput* input = nullptr;
+  std::vector<PlannedRendition> renditions;
+  Ladder ladder;
+  VideoRecipe recipe;
+  std::string out_dir;            // where the CMAF tracks are written (the staging dir)
+  int encoder_threads = 0;
+  ProgressFn on_progress;
+  const std::atomic<bool>* cancel = nullptr;
+};
+
+struct RunnerOutput {
+  package::Presentation presentation;
+  int64_t frames = 0;             // source frames decoded
+  int corrupt_packets = 0;
+  int dropped_frames = 0;         // frames with timestamps that went backwards
+  std::vector<std::string> warnings;
+};
+
+/// Runs the whole ladder. Fails with the first error any thread met, or kCancelled.
+Result<RunnerOutput> run_ladder(const RunnerConfig& config);
+
+/// The pre-processing every rendition shares (deinterlace, rotate upright): a filter chain, or
+/// "" when frames can go straight to the renditions.
+std::string preprocess_chain(const VideoStreamInfo& video);
+
+/// The next keyframe time after `t`: multiples of both the GOP and the segment duration.
+double next_keyframe_time(double t, double gop_seconds, double segment_seconds);
+
+}  // namespace kiln::pipeline

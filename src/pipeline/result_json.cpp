@@ -1,0 +1,113 @@
+#include "pipeline/result_json.hpp"
+
+#include <chrono>
+#include <cmath>
+
+namespace kiln::pipeline {
+namespace {
+
+int64_t ms(double seconds) { return static_cast<int64_t>(std::llround(seconds * 1000)); }
+
+int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+nlohmann::json input_details(const MediaInfo& in) {
+  const auto& v = in.video;
+  nlohmann::json video = {
+      {"streamIndex", v.index},       {"codec", v.codec},
+      {"profile", v.profile},         {"widthInPx", v.width},
+      {"heightInPx", v.height},       {"displayWidthInPx", v.display_width()},
+      {"displayHeightInPx", v.display_height()},
+      {"sampleAspectRatio", std::to_string(v.sar.num) + ":" + std::to_string(v.sar.den)},
+      {"frameRate", v.frame_rate.value()}, {"variableFrameRate", v.variable_frame_rate},
+      {"rotation", v.rotation},       {"pixelFormat", v.pix_fmt},
+      {"bitDepth", v.bit_depth},      {"chromaSubsampling", v.chroma},
+      {"fieldOrder", v.field_order},  {"interlaced", v.interlaced},
+  };
+  nlohmann::json j = {{"uri", in.path},
+                      {"container", in.container},
+                      {"sizeInBytes", in.size_bytes},
+                      {"durationInMs", ms(in.duration_seconds)},
+                      {"bitrate", in.bit_rate},
+                      {"video", nlohmann::json::array({video})},
+                      {"audio", nlohmann::json::array()}};
+  if (in.audio)
+    j["audio"].push_back({{"streamIndex", in.audio->index},
+                          {"codec", in.audio->codec},
+                          {"channels", in.audio->channels},
+                          {"channelLayout", in.audio->layout},
+                          {"sampleRate", in.audio->sample_rate}});
+  return j;
+}
+
+}  // namespace
+
+nlohmann::json result_json(const TranscodeResult& r) {
+  nlohmann::json outputs = nlohmann::json::array();
+  for (const auto& o : r.renditions)
+    outputs.push_back({{"name", o.name},
+                       {"outputFilePaths", {r.output_dir + "/" + o.playlist}},
+                       {"durationInMs", ms(o.duration_seconds)},
+                       {"segmentCount", o.segment_count},
+                       {"codecs", o.codecs},
+                       {"videoDetails",
+                        {{"widthInPx", o.width},
+                         {"heightInPx", o.height},
+                         {"frameRate", o.frame_rate},
+                         {"targetBitrate", o.target_bitrate},
+                         {"averageBitrate", o.average_bitrate},
+                         {"peakBitrate", o.peak_bitrate}}}});
+  if (r.audio)
+    outputs.push_back({{"name", "audio"},
+                       {"outputFilePaths", {r.output_dir + "/" + r.audio->playlist}},
+                       {"durationInMs", ms(r.audio->duration_seconds)},
+                       {"segmentCount", r.audio->segment_count},
+                       {"codecs", r.audio->codecs},
+                       {"audioDetails",
+                        {{"channels", r.audio->channels},
+                         {"sampleRate", r.audio->sample_rate},
+                         {"targetBitrate", r.audio->target_bitrate},
+                         {"averageBitrate", r.audio->average_bitrate}}}});
+  nlohmann::json warnings = nlohmann::json::array();
+  for (const auto& w : r.warnings) warnings.push_back({{"message", w}});
+  return {
+      {"version", "0"},
+      {"source", "kiln"},
+      {"detail-type", "MediaConvert Job State Change"},
+      {"detail",
+       {{"timestamp", now_ms()},
+        {"status", "COMPLETE"},
+        {"inputDetails", nlohmann::json::array({input_details(r.input)})},
+        {"outputGroupDetails",
+         nlohmann::json::array({{{"type", "CMAF_GROUP"},
+                                 {"outputDirectory", r.output_dir},
+                                 {"playlistFilePaths", {r.hls_master, r.dash_manifest}},
+                                 {"outputDetails", outputs}}})},
+        {"accelerationStatus", r.accelerated ? "ACCELERATED" : "NOT_ACCELERATED"},
+        {"accelerationReason", r.acceleration_reason},
+        {"backend", r.backend},
+        {"device", r.device},
+        {"framesDecoded", r.frames},
+        {"corruptPacketsSkipped", r.corrupt_packets},
+        {"elapsedSeconds", r.elapsed_seconds},
+        {"warnings", warnings}}},
+  };
+}
+
+nlohmann::json error_json(const std::string& input, const Status& status) {
+  return {{"version", "0"},
+          {"source", "kiln"},
+          {"detail-type", "MediaConvert Job State Change"},
+          {"detail",
+           {{"timestamp", now_ms()},
+            {"status", "ERROR"},
+            {"inputUri", input},
+            {"errorCode", code_name(status.code())},
+            {"exitCode", exit_code(status.code())},
+            {"errorMessage", status.message()}}}};
+}
+
+}  // namespace kiln::pipeline
