@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   CLI::App app{"Kiln: a hardware-accelerated transcoding node (HLS + DASH CMAF ladders)"};
   app.set_version_flag("--version", std::string("kiln ") + kiln::kVersion);
   app.require_subcommand(1);
+  app.fallthrough();  // global options (--log-level) may follow the subcommand
   std::string level = "info";
   app.add_option("--log-level", level, "trace, debug, info, warn, error or off")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));

@@ -190,6 +190,9 @@ Status validate_ladder(const Ladder& ladder) {
       ladder.audio.sample_rate < 8000 || ladder.audio.sample_rate > 96000)
     return {Code::kUsage, "audio: bitrate 16k-512k, channels 1-8, sample_rate 8000-96000"};
   for (const auto& r : ladder.renditions) {
+    if (std::count_if(ladder.renditions.begin(), ladder.renditions.end(),
+                      [&](const Rendition& o) { return o.name == r.name; }) > 1)
+      return {Code::kUsage, fmt::format("rendition name '{}' is used twice", r.name)};
     if (r.name.empty() || r.name.find_first_of("/\\ ") != std::string::npos || r.name == "audio")
       return {Code::kUsage, fmt::format("rendition name '{}' must be a simple folder name", r.name)};
     if (r.height < 16 || r.height > 8192 || r.width < 0 || r.width > 8192)

@@ -69,18 +69,15 @@ Status identify(const std::string& path, const AVInputFormat** format) {
   AVIOContext* pb = nullptr;
   int ret = avio_open(&pb, path.c_str(), AVIO_FLAG_READ);
   if (ret < 0) return av::to_status(ret, Code::kIo, fmt::format("cannot open '{}'", path));
-  ret = av_probe_input_buffer2(pb, format, path.c_str(), nullptr, 0, 0);
+  // Probe the contents alone (no file name): a match on the extension (random bytes called
+  // .mp4, text as "tty") says nothing about what the file holds.
+  ret = av_probe_input_buffer2(pb, format, "", nullptr, 0, 0);
   avio_closep(&pb);
   if (ret < 0 || !*format)
     return {Code::kInputNotMedia,
             fmt::format("'{}' is not a media file: no known container format matches its "
                         "contents", path)};
   if (!in_list(kContainers, (*format)->name)) {
-    // A match on the file name alone (e.g. .txt as "tty") says nothing about the contents.
-    if (ret <= AVPROBE_SCORE_EXTENSION)
-      return {Code::kInputNotMedia,
-              fmt::format("'{}' is not a media file: its contents match no video container",
-                          path)};
     return {Code::kInputUnsupported,
             fmt::format("'{}' is a '{}' file, which Kiln does not accept; supported "
                         "containers: {}", path, (*format)->name, kContainers)};

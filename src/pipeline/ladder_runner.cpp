@@ -255,6 +255,7 @@ class Decoder {
     frame_rate_ = fr.num > 0 && fr.den > 0 ? fr : AVRational{30, 1};
     default_duration_ = std::max<int64_t>(1, av_rescale_q(1, av_inv_q(frame_rate_), vst_->time_base));
     pre_desc_ = preprocess_chain(info.video);
+    if (!pre_desc_.empty()) logger("pipeline")->info("shared pre-processing: {}", pre_desc_);
     frame_ = av::make_frame();
     filtered_ = av::make_frame();
     packet_ = av::make_packet();

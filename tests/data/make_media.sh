@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Generates every input the integration tests use, with the ffmpeg CLI, into $1.
+# Each line below is the exact command that made a fixture; nothing binary is committed.
+set -euo pipefail
+out=${1:?usage: make_media.sh OUTDIR}
+mkdir -p "$out"
+cd "$out"
+[[ -f .complete ]] && exit 0
+ff() { ffmpeg -hide_banner -loglevel error -nostdin -y "$@"; }
+src() { echo "testsrc2=s=$1:r=$2:d=$3"; }
+tone() { echo "sine=f=440:r=48000:d=$1"; }
+
+# 1080p30 H.264 + stereo AAC, 6 s: the main ladder case.
+ff -f lavfi -i "$(src 1920x1080 30 6)" -f lavfi -i "$(tone 6)" -ac 2 \
+   -c:v libx264 -preset ultrafast -pix_fmt yuv420p -c:a aac -shortest 1080p.mp4
+# PAL 720x576 anamorphic 16:9 (SAR 64:45): the output must be square-pixel 16:9.
+ff -f lavfi -i "$(src 720x576 25 4)" -f lavfi -i "$(tone 4)" \
+   -vf setsar=64/45 -c:v libx264 -preset ultrafast -pix_fmt yuv420p -c:a aac -shortest anamorphic.mp4
+# Odd dimensions, smaller than every rung: one rendition at the source size (even).
+ff -f lavfi -i "$(src 641x363 30 3)" -f lavfi -i "$(tone 3)" \
+   -c:v libx264 -preset ultrafast -pix_fmt yuv420p -c:a aac -shortest odd.mp4
+# A phone video: stored landscape 1280x720, display matrix says rotate 90 -> portrait.
+# (FFmpeg 5.1 writes the matrix from the rotate tag only when stream-copying.)
+ff -f lavfi -i "$(src 1280x720 30 3)" -f lavfi -i "$(tone 3)" \
+   -c:v libx264 -preset ultrafast -pix_fmt yuv420p -c:a aac -shortest landscape.mp4
+ff -i landscape.mp4 -c copy -metadata:s:v:0 rotate=90 rotated.mp4
+# No audio at all.
+ff -f lavfi -i "$(src 1280x720 30 3)" -c:v libx264 -preset ultrafast -pix_fmt yuv420p noaudio.mp4
+# 5.1 audio (downmixed to stereo in the ladder).
+ff -f lavfi -i "$(src 1280x720 30 3)" -f lavfi -i "$(tone 3)" -af "pan=5.1|c0=c0|c1=c0|c2=c0|c3=c0|c4=c0|c5=c0" \
+   -c:v libx264 -preset ultrafast -pix_fmt yuv420p -c:a aac -shortest surround51.mp4
+# 10-bit 4:2:2 H.264 (High 4:2:2): converted to 8-bit 4:2:0.
+ff -f lavfi -i "$(src 1280x720 30 3)" -f lavfi -i "$(tone 3)" \
+   -c:v libx264 -preset ultrafast -pix_fmt yuv422p10le -c:a aac -shortest 10bit422.mp4
+# Variable frame rate: 30 fps for 1 s, then every third frame, in Matroska (1 ms timestamps).
+ff -f lavfi -i "$(src 1280x720 30 4)" -f lavfi -i "$(tone 4)" \
+   -vf "select='lt(t\,1)+not(mod(n\,3))'" -fps_mode vfr \
+   -c:v libx264 -preset ultrafast -pix_fmt yuv420p -c:a aac -shortest vfr.mkv
+# Interlaced MPEG-2 (top field first) with MP2 audio in MPEG-TS: deinterlaced.
+ff -f lavfi -i "$(src 720x576 50 4)" -f lavfi -i "$(tone 4)" \
+   -vf "tinterlace=interleave_top,setsar=16/15,setfield=tff" -c:v mpeg2video -b:v 6M -flags +ilme+ildct -top 1 \
+   -c:a mp2 -shortest interlaced.ts
+# VP9 + Opus in WebM.
+ff -f lavfi -i "$(src 1280x720 30 3)" -f lavfi -i "$(tone 3)" \
+   -c:v libvpx-vp9 -deadline realtime -cpu-used 8 -b:v 1M -c:a libopus -shortest vp9.webm
+# HEVC + AAC in Matroska.
+ff -f lavfi -i "$(src 1280x720 30 3)" -f lavfi -i "$(tone 3)" \
+   -c:v libx265 -preset ultrafast -x265-params log-level=error -c:a aac -shortest hevc.mkv
+# A 480p source: gets one 480p rendition, never an upscaled 720p.
+ff -f lavfi -i "$(src 854x480 30 3)" -f lavfi -i "$(tone 3)" \
+   -c:v libx264 -preset ultrafast -pix_fmt yuv420p -c:a aac -shortest 480p.mp4
+# Audio starting 0.5 s after the video (must stay in sync, padded at the start).
+ff -f lavfi -i "$(src 1280x720 30 4)" -f lavfi -i "$(tone 3.5)" -af "adelay=500:all=1" \
+   -c:v libx264 -preset ultrafast -pix_fmt yuv420p -c:a aac late_audio.mp4
+# Isolated damage mid-stream: 3 KiB of random bytes at 30%, 50% and 70% of a TS file.
+ff -i 1080p.mp4 -c copy corrupt_mid.ts
+size=$(stat -c %s corrupt_mid.ts)
+for pct in 30 50 70; do
+  head -c 3000 /dev/urandom | dd of=corrupt_mid.ts bs=1 seek=$(( size * pct / 100 / 188 * 188 + 4 )) conv=notrunc status=none
+done
+
+# Bad inputs.
+: > empty.mp4
+echo "These are meeting notes, not a video." > notes.txt
+head -c 200000 /dev/urandom > random.mp4
+ff -f lavfi -i "$(tone 3)" -c:a aac audio_only.m4a
+head -c $(( $(stat -c %s 1080p.mp4) / 2 )) 1080p.mp4 > truncated.mp4           # moov is at the end: gone
+ff -i 1080p.mp4 -c copy -movflags +faststart faststart.mp4
+head -c $(( $(stat -c %s faststart.mp4) / 2 )) faststart.mp4 > truncated_faststart.mp4  # index points past EOF
+ff -f lavfi -i "$(src 320x240 30 2)" -c:v qtrle unsupported_codec.mov
+ff -f lavfi -i "$(src 1280x720 30 2)" -c:v libx264 -preset ultrafast -pix_fmt yuv420p \
+   -bsf:v noise=amount=1 undecodable.mkv
+# 20 s 1080p: long enough to interrupt mid-job.
+ff -f lavfi -i "$(src 1920x1080 30 20)" -f lavfi -i "$(tone 20)" \
+   -c:v libx264 -preset ultrafast -pix_fmt yuv420p -c:a aac -shortest long.mp4
+rm -f landscape.mp4
+touch .complete

@@ -1,0 +1,43 @@
+#include "pipeline/ladder_runner.hpp"
+
+#include <gtest/gtest.h>
+
+namespace kiln::pipeline {
+namespace {
+
+TEST(NextKeyframe, FollowsTheGopWhenSegmentsAreMultiples) {
+  EXPECT_DOUBLE_EQ(next_keyframe_time(0, 2, 4), 2);
+  EXPECT_DOUBLE_EQ(next_keyframe_time(2.0, 2, 4), 4);
+  EXPECT_DOUBLE_EQ(next_keyframe_time(3.99, 2, 4), 4);
+}
+
+TEST(NextKeyframe, AddsSegmentBoundariesThatAreNotGopMultiples) {
+  EXPECT_DOUBLE_EQ(next_keyframe_time(2.0, 2, 3), 3);
+  EXPECT_DOUBLE_EQ(next_keyframe_time(3.0, 2, 3), 4);
+  EXPECT_DOUBLE_EQ(next_keyframe_time(5.5, 2, 3), 6);
+}
+
+TEST(NextKeyframe, ToleratesTimestampRounding) {
+  // A frame stamped a hair before 4.0 s is the 4.0 s keyframe: the next one is 6.0 s.
+  EXPECT_DOUBLE_EQ(next_keyframe_time(3.9995, 2, 4), 6);
+}
+
+TEST(Preprocess, ProgressiveUprightSourceNeedsNoFilter) {
+  VideoStreamInfo v;
+  EXPECT_EQ(preprocess_chain(v), "");
+}
+
+TEST(Preprocess, DeinterlacesAndRotates) {
+  VideoStreamInfo v;
+  v.interlaced = true;
+  v.rotation = 90;
+  EXPECT_EQ(preprocess_chain(v), "yadif=mode=send_frame:parity=auto:deint=interlaced,transpose=clock");
+  v.interlaced = false;
+  v.rotation = 270;
+  EXPECT_EQ(preprocess_chain(v), "transpose=cclock");
+  v.rotation = 180;
+  EXPECT_EQ(preprocess_chain(v), "hflip,vflip");
+}
+
+}  // namespace
+}  // namespace kiln::pipeline
