@@ -24,9 +24,10 @@ struct VideoRecipe {
   std::string backend;
   Device device;
   bool accelerated = false;
-  /// Per-rendition filter from the (pre-processed, system-memory) decoded frame to what the
-  /// encoder takes. Must output `encoder_pix_fmt` at width x height with square pixels.
-  std::string (*scale_filter)(int width, int height) = nullptr;
+  /// Per-rendition filter to what the encoder takes: `encoder_pix_fmt` at width x height with
+  /// square pixels. Its input is the pre-processed decoded frame, or, when `cascaded`, the
+  /// already-scaled frame of a larger rendition.
+  std::string (*scale_filter)(int width, int height, bool cascaded) = nullptr;
   std::string encoder;        // libavcodec encoder name
   std::string encoder_pix_fmt;
 };
