@@ -20,6 +20,7 @@ struct BadCase {
   int exit_code;
   std::string message;
 };
+void PrintTo(const BadCase& c, std::ostream* os) { *os << c.label; }
 
 class BadInputTest : public ::testing::TestWithParam<BadCase> {};
 

@@ -15,6 +15,8 @@ struct Case {
   std::string input;
   LadderExpectation expect;
 };
+// Keeps ctest's test names readable (gtest would otherwise print the struct's bytes).
+void PrintTo(const Case& c, std::ostream* os) { *os << c.input; }
 
 const ExpectedRendition k720{"720p", 1280, 720};
 const ExpectedRendition k480{"480p", 854, 480};
