@@ -3,6 +3,7 @@
 // recipe that turns a ladder into a libav graph on one of them). The ordered table lives in
 // accel/registry.cpp; software is always built and always last.
 
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -10,13 +11,48 @@
 
 #include "kiln/media_info.hpp"
 #include "kiln/status.hpp"
+#include "kiln/topology.hpp"
+
+struct AVBufferRef;
 
 namespace kiln {
 
+/// One device a backend found (or, on a topology read from a file, would use).
 struct Device {
-  std::string backend;        // "software", "vaapi", ...
-  std::string id;             // stable selector: "cpu", "0000:3b:00.0", "/dev/dri/renderD128"
+  std::string backend;        // "software", "vaapi", "qsv", "nvenc", "vulkan"
+  std::string id;             // stable selector: "cpu", "/dev/dri/renderD128", "0000:3b:00.0"
   std::string description;    // human text for `kiln devices` and results
+  std::string pci_address;    // "" for the CPU and for devices not on PCI (lavapipe)
+  std::string vendor;
+  std::string model;
+  std::string driver;
+  std::string render_node;
+  int cuda_index = -1;
+  int numa_node = -1;
+  std::string local_cpus;     // hwloc list syntax
+  std::vector<std::string> decode_codecs;  // "h264", "hevc", ...
+  std::vector<std::string> encode_codecs;
+  int session_limit = 0;      // concurrent encoder sessions; 0 = no known limit
+  int capacity = 1;           // relative throughput for placement (software: CPU threads)
+  bool usable = true;         // false: listed so an operator sees it, but it cannot be opened
+  bool cpu_emulated = false;  // a software implementation of a hardware API (Mesa lavapipe)
+  std::string health = "ok";  // "ok", or what is wrong and how to fix it
+};
+
+/// Releases a libav hardware device context reference (accel/registry.cpp).
+struct HwDeviceRelease {
+  void operator()(AVBufferRef* ref) const;
+};
+/// A hardware device context, shared by every rendition of one job.
+using HwDevice = std::shared_ptr<AVBufferRef>;
+HwDevice make_hw_device(AVBufferRef* owned);
+
+/// What one rendition's scaler is asked for.
+struct ScaleRequest {
+  int width = 0;
+  int height = 0;
+  bool cascaded = false;      // input is a larger rendition's output, not the decoded source
+  bool hw_frames_in = false;  // input frames are on the device (hw decode, or a hw parent)
 };
 
 /// How one device runs a ladder. Filter strings are libavfilter syntax.
@@ -24,18 +60,24 @@ struct VideoRecipe {
   std::string backend;
   Device device;
   bool accelerated = false;
-  /// Per-rendition filter to what the encoder takes: `encoder_pix_fmt` at width x height with
-  /// square pixels. Its input is the pre-processed decoded frame, or, when `cascaded`, the
-  /// already-scaled frame of a larger rendition.
-  std::string (*scale_filter)(int width, int height, bool cascaded) = nullptr;
+  std::string variant;        // "zero-copy", "hybrid: ...", "software", for results and logs
+  /// hwaccel decode on `hw_device` ("vaapi", "cuda"); "" decodes in software. The pipeline
+  /// still decodes in software when the source needs shared pre-processing (deinterlace,
+  /// rotation) or the codec has no hwaccel, and the scaler is then asked to upload.
+  std::string hw_decode;
+  /// Per-rendition filter to what the encoder takes, at width x height with square pixels.
+  std::string (*scale_filter)(const ScaleRequest& request) = nullptr;
+  /// The device for hw decode and for every filter in the chain (hwupload, scale_vaapi, ...).
+  HwDevice hw_device;
   std::string encoder;        // libavcodec encoder name
   std::string encoder_pix_fmt;
 };
 
 struct BackendOps {
   std::string_view name;
-  /// Devices this backend can open on this machine; empty is an answer, not an error.
-  std::vector<Device> (*probe)();
+  /// Devices this backend can open on this machine, or, for a topology read from a file, the
+  /// devices it would use there. Empty is an answer, not an error.
+  std::vector<Device> (*probe)(const Topology& topology);
   /// The recipe for a source on a device; Code::kUnsupported means "not mine, try the next".
   Result<VideoRecipe> (*make_recipe)(const Device& device, const MediaInfo& input);
 };
@@ -43,9 +85,26 @@ struct BackendOps {
 /// The ordered backend table (accel/registry.cpp).
 std::span<const BackendOps> backend_table();
 
-/// Picks the first backend that can run `input` ("auto") or the named one. Each backend that
-/// was passed over adds a line to `passed_over` saying why (for the result's acceleration reason).
-Result<VideoRecipe> choose_recipe(std::string_view requested, const MediaInfo& input,
-                                  std::vector<std::string>* passed_over);
+/// Every device of every built backend, in table order.
+std::vector<Device> discover_devices(const Topology& topology);
+
+/// One step of a job's fallback chain.
+struct Candidate {
+  const BackendOps* backend = nullptr;
+  Device device;
+};
+
+/// The devices a job may run on, best first, for `--backend` (auto or a name) and `--device`
+/// (empty, or a selector matched against id, PCI address, render node, vendor or backend).
+/// "auto" ends with software; a named backend does not (the user asked for that one). "auto"
+/// skips CPU-emulated devices (lavapipe) unless a selector names them. Each device passed
+/// over adds a line to `passed_over` saying why. kUsage for an unknown backend or a selector
+/// that matches nothing.
+Result<std::vector<Candidate>> candidate_chain(std::string_view backend, std::string_view selector,
+                                               const std::vector<Device>& devices,
+                                               std::vector<std::string>* passed_over);
+
+/// True when `selector` names this device (id, PCI address, render node, vendor or backend).
+bool device_matches(const Device& device, std::string_view selector);
 
 }  // namespace kiln

@@ -9,11 +9,15 @@
 #include <string>
 #include <vector>
 
+#include "kiln/backend.hpp"
 #include "kiln/ladder.hpp"
 #include "kiln/media_info.hpp"
 #include "kiln/status.hpp"
 
 namespace kiln {
+namespace scheduler {
+class DeviceHealth;
+}
 
 struct Progress {
   std::string phase;          // "probing", "transcoding", "packaging", "publishing"
@@ -30,7 +34,12 @@ struct TranscodeRequest {
   std::string output_dir;
   Ladder ladder;
   bool overwrite = false;
-  std::string backend = "auto";
+  std::string backend = "auto";                   // auto, or a backend name (kiln devices)
+  std::string device;                             // selector: id, PCI address, render node, vendor
+  /// Devices to choose from; nullptr = discover this machine's (hwloc + every backend's probe).
+  const std::vector<Device>* devices = nullptr;
+  /// Strikes and quarantine across jobs (the node daemon's); nullptr = this job only.
+  scheduler::DeviceHealth* health = nullptr;
   int encoder_threads = 0;                        // per encoder; 0 = chosen from the cores
   ProgressFn on_progress;                         // called from a pipeline thread, ~4 Hz
   const std::atomic<bool>* cancel = nullptr;      // set to stop; the job returns kCancelled
@@ -75,6 +84,7 @@ struct TranscodeResult {
   std::string device;
   bool accelerated = false;
   std::string acceleration_reason;  // why not accelerated, when not
+  std::vector<std::string> fallbacks;  // each device the job left, and why
   std::vector<std::string> warnings;
   int64_t frames = 0;
   int corrupt_packets = 0;

@@ -48,6 +48,13 @@ struct OutputFormatDeleter {
   void operator()(AVFormatContext* ctx) const { avformat_free_context(ctx); }
 };
 
+/// Plain av_malloc'd structs (AVBufferSrcParameters, ...).
+struct AvFreeDeleter {
+  void operator()(void* p) const { av_free(p); }
+};
+template <class T>
+using AvMallocPtr = std::unique_ptr<T, AvFreeDeleter>;
+
 using InputFormatPtr = std::unique_ptr<AVFormatContext, InputFormatDeleter>;
 using OutputFormatPtr = std::unique_ptr<AVFormatContext, OutputFormatDeleter>;
 using CodecContextPtr = std::unique_ptr<AVCodecContext, CodecContextDeleter>;

@@ -8,5 +8,7 @@ namespace kiln::cli {
 
 /// Registers `kiln transcode`; returns the function that runs it (its exit code).
 std::function<int()> add_transcode(CLI::App& app);
+/// Registers `kiln devices`.
+std::function<int()> add_devices(CLI::App& app);
 
 }  // namespace kiln::cli

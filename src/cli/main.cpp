@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
   app.add_option("--log-level", level, "trace, debug, info, warn, error or off")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
   auto run_transcode = kiln::cli::add_transcode(app);
+  auto run_devices = kiln::cli::add_devices(app);
   std::string topic;
   CLI::App* help = app.add_subcommand("help", "Show help for a command: kiln help transcode");
   help->add_option("command", topic, "the command to explain");
@@ -58,5 +59,6 @@ int main(int argc, char** argv) {
     }
   }
   if (app.got_subcommand("transcode")) return run_transcode();
+  if (app.got_subcommand("devices")) return run_devices();
   return 0;
 }

@@ -37,6 +37,7 @@ struct TranscodeOptions {
   bool overwrite = false;
   bool json = false;
   std::string backend = "auto";
+  std::string device;
   int threads = 0;
 };
 
@@ -110,6 +111,7 @@ int run(const TranscodeOptions& o) {
   req.ladder = std::move(ladder).value();
   req.overwrite = o.overwrite;
   req.backend = o.backend;
+  req.device = o.device;
   req.encoder_threads = o.threads;
   req.cancel = &g_cancel;
   req.on_progress = [&progress](const Progress& p) { progress.update(p); };
@@ -158,14 +160,19 @@ std::function<int()> add_transcode(CLI::App& app) {
   cmd->add_flag("--overwrite", opts->overwrite, "replace OUTDIR atomically if it exists");
   cmd->add_flag("--json", opts->json,
                 "print the result (MediaConvert-style COMPLETE or ERROR event) as JSON on stdout");
-  cmd->add_option("--backend", opts->backend, "auto or software (hardware backends: see kiln "
-                                              "devices)");
+  cmd->add_option("--backend", opts->backend,
+                  "auto (hardware first, software last), or one of: vaapi, qsv, nvenc, vulkan, "
+                  "software (as built; see kiln devices)");
+  cmd->add_option("--device", opts->device,
+                  "run on this device: its id, PCI address, render node, vendor or backend "
+                  "(with auto, falls back to software if it fails)");
   cmd->add_option("--threads", opts->threads, "threads per encoder (0 = automatic)")
       ->check(CLI::Range(0, 64));
   cmd->footer(
       "Exit codes: 0 ok, 2 usage, 10 input missing, 11 empty, 12 not media, 13 no video, "
       "14 truncated/unreadable, 15 unsupported codec/container, 16 over limits, 17 "
-      "undecodable, 20 output exists, 21 I/O error, 130 SIGINT, 143 SIGTERM, 1 internal.");
+      "undecodable, 20 output exists, 21 I/O error, 22 no backend can run it, 23 device failed, "
+      "130 SIGINT, 143 SIGTERM, 1 internal.");
   return [opts] { return run(*opts); };
 }
 

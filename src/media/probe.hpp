@@ -17,6 +17,7 @@ struct ProbedInput {
   av::InputFormatPtr format;
   MediaInfo info;
   std::vector<std::string> warnings;
+  bool consumed = false;  // a ladder run read packets from `format`: open again to retry
 };
 
 /// Opens `path` (local files only; a whitelist of containers), reads stream information and

@@ -12,6 +12,26 @@ extern "C" {
 
 namespace kiln::media {
 
+// Per-encoder settings that make ABR packaging work: a keyframe the pipeline forces is an IDR
+// (segments start with one), no scene-cut keyframes (renditions cut at the same timestamps).
+// Rate control comes from the rendition (bit_rate, rc_max_rate, rc_buffer_size) for all.
+struct EncoderOption {
+  const char* encoder;
+  const char* key;
+  const char* value;
+};
+constexpr EncoderOption kEncoderOptions[] = {
+    {"libx264", "forced-idr", "1"},
+    {"h264_nvenc", "forced-idr", "1"},
+    {"h264_nvenc", "no-scenecut", "1"},
+    {"h264_nvenc", "preset", "p4"},
+    {"h264_nvenc", "rc", "vbr"},
+    {"h264_qsv", "forced_idr", "1"},
+    {"h264_qsv", "look_ahead", "0"},
+    {"h264_qsv", "preset", "medium"},
+    {"h264_vaapi", "rc_mode", "VBR"},  // vaapi_encode makes a forced I frame an IDR itself
+};
+
 std::string x264_params(const VideoEncoderConfig& /*config*/) {
   // scenecut=0: a scene cut would put a keyframe in one rendition and not another.
   // open-gop=0: every segment must decode on its own (a player switches there).
@@ -45,15 +65,19 @@ Result<av::CodecContextPtr> open_video_encoder(const VideoEncoderConfig& config)
   ctx->colorspace = config.colorspace;
   ctx->color_range = config.color_range;
 
+  if (config.hw_frames) {
+    ctx->hw_frames_ctx = av_buffer_ref(config.hw_frames);
+    if (!ctx->hw_frames_ctx) return Status(Code::kInternal, "out of memory referencing frames");
+  }
   AVDictionary* opts = nullptr;
+  for (const auto& row : kEncoderOptions)
+    if (config.encoder == row.encoder) av_dict_set(&opts, row.key, row.value, 0);
   if (config.encoder == "libx264") {
     av_dict_set(&opts, "preset", config.spec.x264_preset.c_str(), 0);
-    av_dict_set(&opts, "profile", config.spec.profile.c_str(), 0);
-    if (!config.spec.level.empty()) av_dict_set(&opts, "level", config.spec.level.c_str(), 0);
-    // A keyframe the pipeline forces is an IDR, so segments start with one.
-    av_dict_set(&opts, "forced-idr", "1", 0);
     av_dict_set(&opts, "x264-params", x264_params(config).c_str(), 0);
   }
+  av_dict_set(&opts, "profile", config.spec.profile.c_str(), 0);
+  if (!config.spec.level.empty()) av_dict_set(&opts, "level", config.spec.level.c_str(), 0);
   int ret = avcodec_open2(ctx.get(), codec, &opts);
   av_dict_free(&opts);
   AV_TRY(ret, Code::kInternal,

@@ -20,6 +20,7 @@ struct VideoEncoderConfig {
   Rendition spec;
   double gop_seconds = 2.0;
   int threads = 0;                 // 0 = the encoder's own choice
+  AVBufferRef* hw_frames = nullptr;  // frames context of device frames (not owned); else null
   AVColorPrimaries color_primaries = AVCOL_PRI_UNSPECIFIED;
   AVColorTransferCharacteristic color_trc = AVCOL_TRC_UNSPECIFIED;
   AVColorSpace colorspace = AVCOL_SPC_UNSPECIFIED;

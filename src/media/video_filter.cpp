@@ -20,6 +20,7 @@ FrameParams FrameParams::of(const AVFrame* frame, AVRational time_base, AVRation
   p.time_base = time_base;
   if (frame->sample_aspect_ratio.num > 0) p.sample_aspect_ratio = frame->sample_aspect_ratio;
   p.frame_rate = frame_rate;
+  p.hw_frames = frame->hw_frames_ctx;
   return p;
 }
 
@@ -28,7 +29,7 @@ bool FrameParams::same_picture(const AVFrame* frame) const {
 }
 
 Result<FilterChain> FilterChain::create(const FrameParams& in, const std::string& chain,
-                                        int threads) {
+                                        int threads, AVBufferRef* hw_device) {
   FilterChain fc;
   fc.in_ = in;
   fc.graph_.reset(avfilter_graph_alloc());
@@ -43,6 +44,13 @@ Result<FilterChain> FilterChain::create(const FrameParams& in, const std::string
   AV_TRY(avfilter_graph_create_filter(&fc.src_, avfilter_get_by_name("buffer"), "in",
                                       args.c_str(), nullptr, fc.graph_.get()),
          Code::kInternal, "creating the filter source");
+  if (in.hw_frames) {
+    av::AvMallocPtr<AVBufferSrcParameters> par(av_buffersrc_parameters_alloc());
+    if (!par) return Status(Code::kInternal, "out of memory allocating filter parameters");
+    par->hw_frames_ctx = in.hw_frames;  // buffersrc takes its own reference
+    AV_TRY(av_buffersrc_parameters_set(fc.src_, par.get()), Code::kInternal,
+           "passing the device frames to the filter source");
+  }
   AV_TRY(avfilter_graph_create_filter(&fc.sink_, avfilter_get_by_name("buffersink"), "out",
                                       nullptr, nullptr, fc.graph_.get()),
          Code::kInternal, "creating the filter sink");
@@ -58,6 +66,15 @@ Result<FilterChain> FilterChain::create(const FrameParams& in, const std::string
   avfilter_inout_free(&inputs);
   avfilter_inout_free(&outputs);
   AV_TRY(ret, Code::kInternal, fmt::format("parsing filter chain '{}'", desc));
+  if (hw_device) {
+    // As the ffmpeg CLI's -filter_hw_device: hwupload and friends find the device here.
+    for (unsigned i = 0; i < fc.graph_->nb_filters; ++i) {
+      AVFilterContext* f = fc.graph_->filters[i];
+      if (f->hw_device_ctx) continue;
+      f->hw_device_ctx = av_buffer_ref(hw_device);
+      if (!f->hw_device_ctx) return Status(Code::kInternal, "out of memory referencing a device");
+    }
+  }
   AV_TRY(avfilter_graph_config(fc.graph_.get(), nullptr), Code::kInternal,
          fmt::format("configuring filter chain '{}' for {}x{} {}", desc, in.width, in.height,
                      av_get_pix_fmt_name(in.pix_fmt) ? av_get_pix_fmt_name(in.pix_fmt) : "?"));

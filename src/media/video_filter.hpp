@@ -16,6 +16,8 @@ struct FrameParams {
   AVRational time_base{1, 1};
   AVRational sample_aspect_ratio{1, 1};
   AVRational frame_rate{0, 1};
+  /// Frames on a device carry their frames context; not owned (the frame holds it).
+  AVBufferRef* hw_frames = nullptr;
 
   static FrameParams of(const AVFrame* frame, AVRational time_base, AVRational frame_rate);
   bool same_picture(const AVFrame* frame) const;
@@ -25,8 +27,11 @@ struct FrameParams {
 class FilterChain {
  public:
   /// Builds `src -> <chain> -> sink`; an empty chain is "null" (pass-through). `threads` caps
-  /// libavfilter's slice threads (1 inside per-rendition workers).
-  static Result<FilterChain> create(const FrameParams& in, const std::string& chain, int threads);
+  /// libavfilter's slice threads (1 inside per-rendition workers). `hw_device` (not taken: each
+  /// filter gets its own reference) is the device hwupload and the *_vulkan/_vaapi/... filters
+  /// use; nullptr for a chain in system memory.
+  static Result<FilterChain> create(const FrameParams& in, const std::string& chain, int threads,
+                                    AVBufferRef* hw_device = nullptr);
 
   /// Feeds a frame (a new reference is taken; the caller keeps its own). nullptr flushes.
   Status push(const AVFrame* frame);

@@ -12,6 +12,11 @@
 #include <optional>
 #include <thread>
 
+extern "C" {
+#include <libavutil/hwcontext.h>
+#include <libavutil/pixdesc.h>
+}
+
 #include "av/av_error.hpp"
 #include "media/audio_transcoder.hpp"
 #include "media/video_encoder.hpp"
@@ -73,7 +78,20 @@ class RenditionWorker {
  public:
   RenditionWorker(Rendition& r, const WorkerContext& ctx) : r_(r), ctx_(ctx) {}
 
+  /// On a hardware recipe any failure here is the device's (the input already decoded):
+  /// kDeviceLost, so the job restarts on the next backend in its chain.
   Status run() {
+    Status st = run_frames();
+    const VideoRecipe& recipe = ctx_.config->recipe;
+    if (st.is_ok() || recipe.backend == "software" || st.code() == Code::kCancelled ||
+        st.code() == Code::kDeviceLost || st.code() == Code::kIo)
+      return st;
+    return {Code::kDeviceLost, fmt::format("{} device {} failed on rendition {}: {}", recipe.backend,
+                                           recipe.device.id, r_.plan.spec.name, st.message())};
+  }
+
+ private:
+  Status run_frames() {
     scaled_ = av::make_frame();
     packet_ = av::make_packet();
     while (auto item = r_.queue.pop()) {
@@ -92,7 +110,6 @@ class RenditionWorker {
     return Status::ok();
   }
 
- private:
   Status rebuild_chain(const AVFrame* frame) {
     if (chain_) {  // the source changed size mid-stream: finish what the old chain holds
       KILN_RETURN_IF_ERROR(chain_->push(nullptr));
@@ -100,7 +117,9 @@ class RenditionWorker {
     }
     auto chain = media::FilterChain::create(
         media::FrameParams::of(frame, ctx_.time_base, ctx_.frame_rate),
-        ctx_.config->recipe.scale_filter(r_.plan.width, r_.plan.height, r_.has_parent), 1);
+        ctx_.config->recipe.scale_filter(ScaleRequest{r_.plan.width, r_.plan.height, r_.has_parent,
+                                                      frame->hw_frames_ctx != nullptr}),
+        1, ctx_.config->recipe.hw_device.get());
     if (!chain) return chain.status();
     chain_.emplace(std::move(chain).value());
     return Status::ok();
@@ -129,6 +148,7 @@ class RenditionWorker {
     ec.width = frame->width;
     ec.height = frame->height;
     ec.pix_fmt = static_cast<AVPixelFormat>(frame->format);
+    ec.hw_frames = frame->hw_frames_ctx;
     ec.time_base = chain_->output_time_base();
     ec.frame_rate = ctx_.frame_rate;
     ec.spec = r_.plan.spec;
@@ -159,6 +179,9 @@ class RenditionWorker {
         next_keyframe_ = next_keyframe_time(t, ctx_.config->ladder.gop_seconds,
                                             ctx_.config->ladder.segment_seconds);
       }
+      if (r_.frames.load(std::memory_order_relaxed) == ctx_.config->fault_at_frame)
+        return {Code::kDeviceLost, fmt::format("fault injected at frame {} (KILN_FAULT)",
+                                               ctx_.config->fault_at_frame)};
       r_.frames.fetch_add(1, std::memory_order_relaxed);
       r_.media_seconds.store(t, std::memory_order_relaxed);
     }
@@ -256,13 +279,14 @@ class Decoder {
            "configuring the video decoder");
     dec_->pkt_timebase = vst_->time_base;
     dec_->thread_count = 1;
+    pre_desc_ = preprocess_chain(info.video);
+    KILN_RETURN_IF_ERROR(setup_hw_decode(codec));
     AV_TRY(avcodec_open2(dec_.get(), codec, nullptr), Code::kInputUndecodable,
            fmt::format("opening the {} decoder for '{}'", codec->name, info.path));
     origin_ = vst_->start_time != AV_NOPTS_VALUE ? vst_->start_time : 0;
     AVRational fr = vst_->avg_frame_rate.num > 0 ? vst_->avg_frame_rate : vst_->r_frame_rate;
     frame_rate_ = fr.num > 0 && fr.den > 0 ? fr : AVRational{30, 1};
     default_duration_ = std::max<int64_t>(1, av_rescale_q(1, av_inv_q(frame_rate_), vst_->time_base));
-    pre_desc_ = preprocess_chain(info.video);
     if (!pre_desc_.empty()) logger("pipeline")->info("shared pre-processing: {}", pre_desc_);
     frame_ = av::make_frame();
     filtered_ = av::make_frame();
@@ -284,6 +308,7 @@ class Decoder {
   }
 
   AVRational time_base() const { return vst_->time_base; }
+  bool hw_decoding() const { return hw_pix_fmt_ != AV_PIX_FMT_NONE; }
   AVRational frame_rate() const { return frame_rate_; }
 
   /// Reads the whole input. Frames go to every rendition queue; the queues are finished at
@@ -351,6 +376,51 @@ class Decoder {
   const media::AudioTranscoder* audio() const { return audio_ ? &*audio_ : nullptr; }
 
  private:
+  /// Decodes on the recipe's device when it can: frames then stay there (zero-copy). Shared
+  /// pre-processing (deinterlace, rotation) runs in system memory, so such sources, and codecs
+  /// without a hwaccel on this device, decode in software and the scaler uploads.
+  Status setup_hw_decode(const AVCodec* codec) {
+    const VideoRecipe& recipe = cfg_.recipe;
+    if (recipe.hw_decode.empty() || !recipe.hw_device) return Status::ok();
+    auto log = logger("pipeline");
+    if (!pre_desc_.empty()) {
+      log->info("{}: decoding in software (the source needs {})", recipe.backend, pre_desc_);
+      return Status::ok();
+    }
+    AVHWDeviceType type = av_hwdevice_find_type_by_name(recipe.hw_decode.c_str());
+    for (int i = 0;; ++i) {
+      const AVCodecHWConfig* hw = avcodec_get_hw_config(codec, i);
+      if (!hw) break;
+      if (hw->device_type == type && (hw->methods & AV_CODEC_HW_CONFIG_METHOD_HW_DEVICE_CTX)) {
+        hw_pix_fmt_ = hw->pix_fmt;
+        break;
+      }
+    }
+    if (hw_pix_fmt_ == AV_PIX_FMT_NONE) {
+      log->info("{}: no {} hwaccel for {}; decoding in software", recipe.backend, recipe.hw_decode,
+                codec->name);
+      return Status::ok();
+    }
+    dec_->hw_device_ctx = av_buffer_ref(recipe.hw_device.get());
+    if (!dec_->hw_device_ctx) return {Code::kInternal, "out of memory referencing a device"};
+    dec_->opaque = this;
+    dec_->get_format = [](AVCodecContext* ctx, const AVPixelFormat* fmts) {
+      auto* self = static_cast<Decoder*>(ctx->opaque);
+      for (const AVPixelFormat* f = fmts; *f != AV_PIX_FMT_NONE; ++f)
+        if (*f == self->hw_pix_fmt_) return *f;
+      // The device cannot decode this stream's profile (10-bit H.264, 4:2:2, ...): software.
+      self->hw_refused_ = true;
+      for (const AVPixelFormat* f = fmts; *f != AV_PIX_FMT_NONE; ++f)
+        if (!(av_pix_fmt_desc_get(*f)->flags & AV_PIX_FMT_FLAG_HWACCEL)) return *f;
+      return AV_PIX_FMT_NONE;
+    };
+    // Hardware decoders hold their surfaces until the filters and encoders release them:
+    // leave room for every queued frame.
+    dec_->extra_hw_frames = static_cast<int>(kQueueDepth * (renditions_.size() + 1));
+    log->info("{}: {} decode on {}", recipe.backend, recipe.hw_decode, recipe.device.id);
+    return Status::ok();
+  }
+
   Status decode(const AVPacket* pkt) {
     int ret = avcodec_send_packet(dec_.get(), pkt);
     if (ret == AVERROR_INVALIDDATA) {
@@ -442,6 +512,8 @@ class Decoder {
   int64_t video_packets_ = 0;
   int corrupt_ = 0;
   int dropped_ = 0;
+  AVPixelFormat hw_pix_fmt_ = AV_PIX_FMT_NONE;
+  bool hw_refused_ = false;
 };
 
 /// Scaling is a large share of a software ladder: each rendition scales from the smallest

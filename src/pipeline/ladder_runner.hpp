@@ -23,6 +23,7 @@ struct RunnerConfig {
   int encoder_threads = 0;
   ProgressFn on_progress;
   const std::atomic<bool>* cancel = nullptr;
+  int64_t fault_at_frame = -1;    // fault injection (KILN_FAULT): fail each rendition at frame N
 };
 
 struct RunnerOutput {

@@ -90,6 +90,7 @@ nlohmann::json result_json(const TranscodeResult& r) {
         {"accelerationReason", r.acceleration_reason},
         {"backend", r.backend},
         {"device", r.device},
+        {"fallbacks", r.fallbacks},
         {"framesDecoded", r.frames},
         {"corruptPacketsSkipped", r.corrupt_packets},
         {"elapsedSeconds", r.elapsed_seconds},

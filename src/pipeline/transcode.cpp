@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <optional>
 
 #include "kiln/backend.hpp"
 #include "kiln/pipeline.hpp"
@@ -12,9 +13,11 @@
 #include "media/probe.hpp"
 #include "package/manifest.hpp"
 #include "package/manifest_io.hpp"
+#include "pipeline/fault.hpp"
 #include "pipeline/ladder_runner.hpp"
 #include "pipeline/result_json.hpp"
 #include "pipeline/staging_dir.hpp"
+#include "scheduler/device_health.hpp"
 
 namespace kiln {
 namespace fs = std::filesystem;
@@ -40,9 +43,12 @@ TranscodeResult describe(const media::ProbedInput& input, const pipeline::Runner
   r.backend = recipe.backend;
   r.device = recipe.device.id;
   r.accelerated = recipe.accelerated;
-  if (!recipe.accelerated)
+  if (recipe.device.cpu_emulated)
+    r.acceleration_reason = fmt::format("{} device {} ({}) is emulated on the CPU", recipe.backend,
+                                        recipe.device.id, recipe.device.model);
+  else if (!recipe.accelerated)
     r.acceleration_reason = passed_over.empty()
-                                ? std::string("software backend requested")
+                                ? fmt::format("{} backend requested", recipe.backend)
                                 : fmt::format("{}", fmt::join(passed_over, "; "));
   for (const auto& v : run.presentation.video) {
     RenditionOutput o;
@@ -84,6 +90,89 @@ TranscodeResult describe(const media::ProbedInput& input, const pipeline::Runner
 
 }  // namespace
 
+namespace {
+
+/// Failures that another device may not have: the job moves down its chain. Input errors,
+/// cancellation and output errors would fail the same way anywhere.
+bool is_device_failure(Code code) {
+  return code == Code::kDeviceLost || code == Code::kBusy || code == Code::kUnsupported;
+}
+
+std::string health_key(const Device& d) { return d.backend + ":" + d.id; }
+
+struct Attempt {
+  VideoRecipe recipe;
+  pipeline::StagingDir staging;
+  pipeline::RunnerOutput output;
+};
+
+/// Runs the ladder on each candidate in turn until one completes. Every device left behind
+/// adds a line to `passed_over` (and, when it failed mid-job, to `fallbacks`) and a strike.
+Result<Attempt> run_on_chain(const TranscodeRequest& req, media::ProbedInput& first_input,
+                             const std::vector<PlannedRendition>& plan,
+                             const std::vector<Candidate>& chain,
+                             std::vector<std::string>& passed_over,
+                             std::vector<std::string>& fallbacks,
+                             scheduler::DeviceHealth& health) {
+  auto log = logger("pipeline");
+  const auto fault = pipeline::fault_from_env();
+  media::ProbedInput* input = &first_input;
+  std::optional<media::ProbedInput> reopened;
+  Status last = Status(Code::kUnsupported, "no device could run this job");
+  for (size_t i = 0; i < chain.size(); ++i) {
+    const Candidate& c = chain[i];
+    const std::string key = health_key(c.device);
+    if (health.quarantined(key)) {
+      passed_over.push_back(fmt::format("{} ({}): quarantined after repeated failures", c.device.backend,
+                                        c.device.id));
+      continue;
+    }
+    const bool faulty = fault && fault->backend == c.backend->name;
+    auto recipe = faulty && fault->at_open
+                      ? Result<VideoRecipe>(Code::kDeviceLost, "fault injected at open (KILN_FAULT)")
+                      : c.backend->make_recipe(c.device, input->info);
+    if (!recipe) {
+      passed_over.push_back(fmt::format("{} ({}): {}", c.device.backend, c.device.id,
+                                        recipe.status().message()));
+      if (recipe.status().code() == Code::kDeviceLost) health.strike(key, recipe.status().message());
+      last = recipe.status();
+      continue;
+    }
+    if (input->format == nullptr || input->consumed) {  // an earlier attempt read the input
+      auto again = media::open_and_probe(req.input, req.ladder.limits);
+      if (!again) return again.status();
+      reopened.emplace(std::move(again).value());
+      input = &*reopened;
+    }
+    auto staging = pipeline::StagingDir::create(req.output_dir, req.overwrite);
+    if (!staging) return staging.status();
+    pipeline::RunnerConfig cfg;
+    cfg.input = input;
+    cfg.renditions = plan;
+    cfg.ladder = req.ladder;
+    cfg.recipe = *recipe;
+    cfg.out_dir = staging->path();
+    cfg.encoder_threads = req.encoder_threads;
+    cfg.on_progress = req.on_progress;
+    cfg.cancel = req.cancel;
+    if (faulty) cfg.fault_at_frame = fault->at_frame;
+    input->consumed = true;
+    auto run = pipeline::run_ladder(cfg);
+    if (run) return Attempt{std::move(recipe).value(), std::move(staging).value(), std::move(run).value()};
+    last = run.status();
+    if (!is_device_failure(last.code()) || i + 1 == chain.size()) return last;
+    std::string why = fmt::format("{} ({}) failed mid-job: {}; restarted on {}", c.device.backend,
+                                  c.device.id, last.message(), chain[i + 1].device.backend);
+    log->warn("fallback: {}", why);
+    fallbacks.push_back(why);
+    passed_over.push_back(why);
+    health.strike(key, last.message());
+  }
+  return last;
+}
+
+}  // namespace
+
 Result<TranscodeResult> transcode(const TranscodeRequest& req) {
   auto log = logger("pipeline");
   const auto start = std::chrono::steady_clock::now();
@@ -98,43 +187,45 @@ Result<TranscodeResult> transcode(const TranscodeRequest& req) {
             info.audio ? fmt::format(", audio {} {} ch", info.audio->codec, info.audio->channels)
                        : std::string(", no audio"));
 
+  std::vector<Device> discovered;
+  if (!req.devices) {
+    auto topology = load_topology("");
+    if (!topology) return topology.status();
+    discovered = discover_devices(*topology);
+  }
+  std::vector<std::string> passed_over, fallbacks;
+  auto chain = candidate_chain(req.backend, req.device, req.devices ? *req.devices : discovered,
+                               &passed_over);
+  if (!chain) return chain.status();
   auto plan = plan_ladder(req.ladder, info.video);
-  std::vector<std::string> passed_over;
-  auto recipe = choose_recipe(req.backend, info, &passed_over);
-  if (!recipe) return recipe.status();
   for (const auto& p : plan)
-    log->info("rendition {}: {}x{} at {} kb/s on {}", p.spec.name, p.width, p.height,
-              p.spec.video_bitrate / 1000, recipe->backend);
+    log->info("rendition {}: {}x{} at {} kb/s", p.spec.name, p.width, p.height,
+              p.spec.video_bitrate / 1000);
 
-  auto staging = pipeline::StagingDir::create(req.output_dir, req.overwrite);
-  if (!staging) return staging.status();
-
-  pipeline::RunnerConfig cfg;
-  cfg.input = &probed.value();
-  cfg.renditions = plan;
-  cfg.ladder = req.ladder;
-  cfg.recipe = *recipe;
-  cfg.out_dir = staging->path();
-  cfg.encoder_threads = req.encoder_threads;
-  cfg.on_progress = req.on_progress;
-  cfg.cancel = req.cancel;
-  auto run = pipeline::run_ladder(cfg);
-  if (!run) return run.status();
+  scheduler::DeviceHealth local_health;
+  auto attempt = run_on_chain(req, probed.value(), plan, *chain, passed_over, fallbacks,
+                              req.health ? *req.health : local_health);
+  if (!attempt) return attempt.status();
+  const auto& run = attempt->output;
+  auto& staging = attempt->staging;
+  log->info("ran on {} ({})", attempt->recipe.backend, attempt->recipe.device.id);
 
   report(req, "packaging", 100);
-  KILN_RETURN_IF_ERROR(package::write_hls(staging->path(), run->presentation));
-  KILN_RETURN_IF_ERROR(package::write_dash(staging->path(), run->presentation));
+  KILN_RETURN_IF_ERROR(package::write_hls(staging.path(), run.presentation));
+  KILN_RETURN_IF_ERROR(package::write_dash(staging.path(), run.presentation));
 
   std::string final_dir = fs::absolute(fs::path(req.output_dir)).lexically_normal().string();
   if (!final_dir.empty() && final_dir.back() == '/') final_dir.pop_back();
-  TranscodeResult result = describe(*probed, *run, *recipe, passed_over, final_dir, req.ladder);
+  TranscodeResult result = describe(*probed, run, attempt->recipe, passed_over, final_dir, req.ladder);
+  result.fallbacks = fallbacks;
+  result.warnings.insert(result.warnings.end(), fallbacks.begin(), fallbacks.end());
   result.elapsed_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  KILN_RETURN_IF_ERROR(package::write_text_file(staging->path() + "/result.json",
+  KILN_RETURN_IF_ERROR(package::write_text_file(staging.path() + "/result.json",
                                                 pipeline::result_json(result).dump(2) + "\n"));
   if (req.cancel && req.cancel->load()) return Status(Code::kCancelled, "cancelled");
   report(req, "publishing", 100);
-  KILN_RETURN_IF_ERROR(staging->publish());
+  KILN_RETURN_IF_ERROR(staging.publish());
   for (const auto& w : result.warnings) log->warn("{}", w);
   return result;
 }

@@ -1,0 +1,103 @@
+// kiln devices: what discovery found on this machine (or in a saved hwloc topology), per
+// backend, with where each device sits and whether it can be used.
+
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.hpp"
+#include "kiln/backend.hpp"
+#include "kiln/topology.hpp"
+#include "log.hpp"
+
+namespace kiln::cli {
+namespace {
+
+struct DevicesOptions {
+  std::string topology;
+  bool json = false;
+};
+
+std::string or_dash(const std::string& s) { return s.empty() ? "-" : s; }
+
+std::string joined(const std::vector<std::string>& v) {
+  return v.empty() ? "-" : fmt::format("{}", fmt::join(v, ","));
+}
+
+nlohmann::json to_json(const Topology& t, const std::vector<Device>& devices) {
+  nlohmann::json numa = nlohmann::json::array();
+  for (const auto& n : t.numa_nodes) numa.push_back({{"node", n.os_index}, {"cpus", n.cpus}});
+  nlohmann::json gpus = nlohmann::json::array();
+  for (const auto& g : t.gpus)
+    gpus.push_back({{"pciAddress", g.pci_address}, {"vendor", g.vendor},
+                    {"vendorId", fmt::format("{:04x}", g.vendor_id)},
+                    {"deviceId", fmt::format("{:04x}", g.device_id)}, {"model", g.model},
+                    {"numaNode", g.numa_node}, {"localCpus", g.local_cpus},
+                    {"renderNode", g.render_node}, {"cudaIndex", g.cuda_index},
+                    {"driver", g.driver}});
+  nlohmann::json devs = nlohmann::json::array();
+  for (const auto& d : devices)
+    devs.push_back({{"backend", d.backend}, {"id", d.id}, {"description", d.description},
+                    {"pciAddress", d.pci_address}, {"vendor", d.vendor}, {"model", d.model},
+                    {"driver", d.driver}, {"renderNode", d.render_node},
+                    {"cudaIndex", d.cuda_index}, {"numaNode", d.numa_node},
+                    {"localCpus", d.local_cpus}, {"decode", d.decode_codecs},
+                    {"encode", d.encode_codecs}, {"sessionLimit", d.session_limit},
+                    {"capacity", d.capacity}, {"usable", d.usable},
+                    {"cpuEmulated", d.cpu_emulated}, {"health", d.health}});
+  return {{"topology",
+           {{"source", t.source}, {"fromFile", t.from_file}, {"packages", t.packages},
+            {"cores", t.cores}, {"threads", t.pus}, {"cpus", t.all_cpus}, {"numaNodes", numa},
+            {"gpus", gpus}}},
+          {"devices", devs}};
+}
+
+void print_table(const Topology& t, const std::vector<Device>& devices) {
+  std::printf("%s: %d package(s), %d core(s), %d thread(s), %zu NUMA node(s), %zu GPU(s)%s\n",
+              t.source.c_str(), t.packages, t.cores, t.pus, t.numa_nodes.size(), t.gpus.size(),
+              t.from_file ? " (read from a file: devices are listed as planned, not opened)" : "");
+  std::printf("%-8s %-20s %-13s %-4s %-12s %-19s %-8s %-28s %-16s %-16s %-5s %s\n", "BACKEND",
+              "DEVICE", "PCI", "NUMA", "CPUS", "RENDER NODE", "DRIVER", "MODEL", "DECODE",
+              "ENCODE", "SESS", "HEALTH");
+  for (const auto& d : devices)
+    std::printf("%-8s %-20s %-13s %-4s %-12s %-19s %-8s %-28s %-16s %-16s %-5s %s\n",
+                d.backend.c_str(), d.id.c_str(), or_dash(d.pci_address).c_str(),
+                d.numa_node < 0 ? "-" : std::to_string(d.numa_node).c_str(),
+                or_dash(d.local_cpus).c_str(), or_dash(d.render_node).c_str(),
+                or_dash(d.driver).c_str(), or_dash(d.model).substr(0, 28).c_str(),
+                joined(d.decode_codecs).substr(0, 16).c_str(),
+                joined(d.encode_codecs).substr(0, 16).c_str(),
+                d.session_limit > 0 ? std::to_string(d.session_limit).c_str() : "-",
+                d.health.c_str());
+}
+
+int run(const DevicesOptions& o) {
+  auto topology = load_topology(o.topology);
+  if (!topology) {
+    logger("cli")->error("{}", topology.status().message());
+    return exit_code(topology.status().code());
+  }
+  auto devices = discover_devices(*topology);
+  if (o.json)
+    std::puts(to_json(*topology, devices).dump(2).c_str());
+  else
+    print_table(*topology, devices);
+  return 0;
+}
+
+}  // namespace
+
+std::function<int()> add_devices(CLI::App& app) {
+  auto opts = std::make_shared<DevicesOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "devices", "List the video devices discovery finds (hwloc, libdrm, each backend's probe).");
+  cmd->add_option("--topology", opts->topology,
+                  "read a saved hwloc XML topology (lstopo --of xml) instead of this machine, to "
+                  "plan another server's pinning");
+  cmd->add_flag("--json", opts->json, "print the topology and devices as JSON");
+  return [opts] { return run(*opts); };
+}
+
+}  // namespace kiln::cli

@@ -1,0 +1,63 @@
+#include "scheduler/device_health.hpp"
+
+#include "log.hpp"
+
+namespace kiln::scheduler {
+
+DeviceHealth::DeviceHealth() : DeviceHealth(Policy{}) {}
+
+DeviceHealth::DeviceHealth(Policy policy, Clock clock)
+    : policy_(policy), clock_(std::move(clock)) {}
+
+bool DeviceHealth::strike(const std::string& key, const std::string& reason) {
+  std::lock_guard lock(mu_);
+  auto now = clock_();
+  Entry& e = entries_[key];
+  ++strikes_total_;
+  e.last_reason = reason;
+  e.strikes.push_back(now);
+  while (!e.strikes.empty() && now - e.strikes.front() > policy_.window) e.strikes.pop_front();
+  logger("scheduler")->warn("device {}: strike {}/{} within {} s: {}", key, e.strikes.size(),
+                            policy_.strikes, policy_.window.count(), reason);
+  if (e.quarantined || static_cast<int>(e.strikes.size()) < policy_.strikes) return false;
+  e.quarantined = true;
+  ++quarantines_total_;
+  logger("scheduler")->warn("device {} quarantined after {} failures; jobs go to the next device "
+                            "until a test encode succeeds (last: {})", key, e.strikes.size(), reason);
+  return true;
+}
+
+bool DeviceHealth::quarantined(const std::string& key) const {
+  std::lock_guard lock(mu_);
+  auto it = entries_.find(key);
+  return it != entries_.end() && it->second.quarantined;
+}
+
+void DeviceHealth::clear(const std::string& key) {
+  std::lock_guard lock(mu_);
+  auto it = entries_.find(key);
+  if (it == entries_.end()) return;
+  if (it->second.quarantined)
+    logger("scheduler")->info("device {} passed a test encode: back in service", key);
+  entries_.erase(it);
+}
+
+std::vector<std::string> DeviceHealth::quarantined_devices() const {
+  std::lock_guard lock(mu_);
+  std::vector<std::string> out;
+  for (const auto& [key, e] : entries_)
+    if (e.quarantined) out.push_back(key);
+  return out;
+}
+
+int64_t DeviceHealth::strikes_total() const {
+  std::lock_guard lock(mu_);
+  return strikes_total_;
+}
+
+int64_t DeviceHealth::quarantines_total() const {
+  std::lock_guard lock(mu_);
+  return quarantines_total_;
+}
+
+}  // namespace kiln::scheduler

@@ -1,0 +1,51 @@
+#pragma once
+// Strikes and quarantine: a device that fails jobs is taken out of scheduling before it eats
+// more of them, and let back in when a test encode succeeds. Thread-safe.
+
+#include <chrono>
+#include <deque>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace kiln::scheduler {
+
+class DeviceHealth {
+ public:
+  using Clock = std::function<std::chrono::steady_clock::time_point()>;
+  struct Policy {
+    int strikes = 3;                              // strikes within `window` that quarantine
+    std::chrono::seconds window{std::chrono::minutes(10)};
+  };
+
+  DeviceHealth();
+  explicit DeviceHealth(Policy policy, Clock clock = &std::chrono::steady_clock::now);
+
+  /// Records a failure of the device `key` ("vaapi:/dev/dri/renderD128"). Returns true when
+  /// this strike quarantined it (logged at warn).
+  bool strike(const std::string& key, const std::string& reason);
+  bool quarantined(const std::string& key) const;
+  /// A test encode on the device succeeded: it is scheduled again and its strikes forgotten.
+  void clear(const std::string& key);
+  std::vector<std::string> quarantined_devices() const;
+
+  int64_t strikes_total() const;
+  int64_t quarantines_total() const;
+
+ private:
+  struct Entry {
+    std::deque<std::chrono::steady_clock::time_point> strikes;
+    bool quarantined = false;
+    std::string last_reason;
+  };
+  Policy policy_;
+  Clock clock_;
+  mutable std::mutex mu_;
+  std::map<std::string, Entry> entries_;
+  int64_t strikes_total_ = 0;
+  int64_t quarantines_total_ = 0;
+};
+
+}  // namespace kiln::scheduler
