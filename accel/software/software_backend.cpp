@@ -39,7 +39,6 @@ Result<VideoRecipe> make_recipe(const Device& device, const MediaInfo&) {
   r.variant = "software";
   r.scale_filter = &scale_filter;
   r.encoder = "libx264";
-  r.encoder_pix_fmt = "yuv420p";
   return r;
 }
 

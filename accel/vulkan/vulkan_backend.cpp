@@ -116,7 +116,6 @@ Result<VideoRecipe> make_recipe(const Device& device, const MediaInfo&) {
   r.scale_filter = &scale_filter;
   r.hw_device = std::move(dev).value();
   r.encoder = "libx264";
-  r.encoder_pix_fmt = "yuv420p";
   return r;
 }
 

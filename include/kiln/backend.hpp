@@ -70,7 +70,6 @@ struct VideoRecipe {
   /// The device for hw decode and for every filter in the chain (hwupload, scale_vaapi, ...).
   HwDevice hw_device;
   std::string encoder;        // libavcodec encoder name
-  std::string encoder_pix_fmt;
 };
 
 struct BackendOps {

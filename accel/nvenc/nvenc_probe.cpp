@@ -1,0 +1,115 @@
+#include "nvenc/nvenc_probe.hpp"
+
+#include <dlfcn.h>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <memory>
+
+extern "C" {
+#include <libavcodec/avcodec.h>
+#include <libavutil/opt.h>
+}
+
+#include "av/av_handles.hpp"
+#include "log.hpp"
+
+namespace kiln::nvenc {
+namespace {
+
+// The few CUDA driver entry points used, declared by hand: no CUDA headers needed to build.
+using CUresult = int;
+using CUdevice = int;
+using cuInit_t = CUresult (*)(unsigned);
+using cuDeviceGetCount_t = CUresult (*)(int*);
+using cuDeviceGet_t = CUresult (*)(CUdevice*, int);
+using cuDeviceGetName_t = CUresult (*)(char*, int, CUdevice);
+using cuDeviceGetPCIBusId_t = CUresult (*)(char*, int, CUdevice);
+using cuDeviceTotalMem_t = CUresult (*)(size_t*, CUdevice);
+
+struct DlDeleter {
+  void operator()(void* h) const { dlclose(h); }
+};
+
+template <class F>
+F sym(void* lib, const char* name) {
+  return reinterpret_cast<F>(dlsym(lib, name));
+}
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+  return s;
+}
+
+/// Opens (and closes) a tiny h264_nvenc session on GPU `ordinal`.
+std::string try_nvenc(int ordinal) {
+  const AVCodec* codec = avcodec_find_encoder_by_name("h264_nvenc");
+  if (!codec) return "this FFmpeg has no h264_nvenc";
+  av::CodecContextPtr ctx(avcodec_alloc_context3(codec));
+  if (!ctx) return "out of memory";
+  ctx->width = 256;
+  ctx->height = 144;
+  ctx->pix_fmt = AV_PIX_FMT_NV12;
+  ctx->time_base = {1, 30};
+  av_opt_set_int(ctx->priv_data, "gpu", ordinal, 0);
+  int ret = avcodec_open2(ctx.get(), codec, nullptr);
+  if (ret >= 0) return "";
+  std::array<char, AV_ERROR_MAX_STRING_SIZE> err{};
+  av_strerror(ret, err.data(), err.size());
+  return ret == AVERROR(ENOMEM) ? "NVENC session limit reached (busy)"
+                                : fmt::format("no NVENC on this GPU ({})", err.data());
+}
+
+}  // namespace
+
+CudaProbe probe_cuda() {
+  CudaProbe p;
+  std::unique_ptr<void, DlDeleter> lib(dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL));
+  if (!lib) {
+    p.error = "no NVIDIA driver (libcuda.so.1 not found)";
+    return p;
+  }
+  auto init = sym<cuInit_t>(lib.get(), "cuInit");
+  auto count = sym<cuDeviceGetCount_t>(lib.get(), "cuDeviceGetCount");
+  auto get = sym<cuDeviceGet_t>(lib.get(), "cuDeviceGet");
+  auto name = sym<cuDeviceGetName_t>(lib.get(), "cuDeviceGetName");
+  auto bus = sym<cuDeviceGetPCIBusId_t>(lib.get(), "cuDeviceGetPCIBusId");
+  auto mem = sym<cuDeviceTotalMem_t>(lib.get(), "cuDeviceTotalMem_v2");
+  if (!init || !count || !get || !name || !bus) {
+    p.error = "libcuda.so.1 lacks the driver API Kiln needs";
+    return p;
+  }
+  p.driver_loaded = true;
+  int n = 0;
+  if (CUresult r = init(0); r != 0) {
+    p.error = fmt::format("cuInit failed (CUDA error {}): is /dev/nvidia* accessible?", r);
+    return p;
+  }
+  if (count(&n) != 0) n = 0;
+  for (int i = 0; i < n; ++i) {
+    CUdevice dev = 0;
+    if (get(&dev, i) != 0) continue;
+    CudaGpu g;
+    g.ordinal = i;
+    std::array<char, 256> buf{};
+    if (name(buf.data(), static_cast<int>(buf.size()), dev) == 0) g.name = buf.data();
+    buf.fill(0);
+    if (bus(buf.data(), static_cast<int>(buf.size()), dev) == 0) g.pci_address = lower(buf.data());
+    if (mem) mem(&g.memory_bytes, dev);
+    g.nvenc_error = try_nvenc(i);
+    g.nvenc = g.nvenc_error.empty();
+    logger("nvenc")->debug("CUDA {}: {} at {}, NVENC {}", i, g.name, g.pci_address,
+                           g.nvenc ? "yes" : g.nvenc_error);
+    p.gpus.push_back(std::move(g));
+  }
+  return p;
+}
+
+int nvenc_session_limit(const std::string& model) {
+  // NVIDIA's driver caps concurrent NVENC sessions on GeForce cards (8 since driver 551).
+  return model.find("GeForce") != std::string::npos ? 8 : 0;
+}
+
+}  // namespace kiln::nvenc
