@@ -9,6 +9,8 @@
 #include <xf86drm.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <array>
 #include <cstdlib>
 #include <fmt/format.h>
@@ -187,6 +189,30 @@ Result<Topology> load_topology(const std::string& xml_path) {
                           topo.source, topo.packages, topo.cores, topo.numa_nodes.size(),
                           topo.gpus.size());
   return topo;
+}
+
+Status bind_this_thread(const std::string& cpus, int numa_node) {
+  if (cpus.empty()) return Status::ok();
+  hwloc_topology_t raw = nullptr;
+  if (hwloc_topology_init(&raw) != 0) return {Code::kInternal, "hwloc_topology_init failed"};
+  TopologyPtr t(raw);
+  if (hwloc_topology_load(raw) != 0) return {Code::kInternal, "hwloc could not load this machine"};
+  struct BitmapDeleter {
+    void operator()(hwloc_bitmap_s* b) const { hwloc_bitmap_free(b); }
+  };
+  std::unique_ptr<hwloc_bitmap_s, BitmapDeleter> set(hwloc_bitmap_alloc());
+  if (!set || hwloc_bitmap_list_sscanf(set.get(), cpus.c_str()) != 0)
+    return {Code::kUsage, fmt::format("'{}' is not a CPU list (e.g. 0-7,16-23)", cpus)};
+  if (hwloc_set_cpubind(raw, set.get(), HWLOC_CPUBIND_THREAD) != 0)
+    return {Code::kInternal, fmt::format("binding to CPUs {} failed: {}", cpus, std::strerror(errno))};
+  if (numa_node >= 0) {
+    hwloc_obj_t node = hwloc_get_numanode_obj_by_os_index(raw, static_cast<unsigned>(numa_node));
+    if (node && hwloc_set_membind(raw, node->nodeset, HWLOC_MEMBIND_BIND,
+                                  HWLOC_MEMBIND_THREAD | HWLOC_MEMBIND_BYNODESET) != 0)
+      logger("device")->debug("memory binding to NUMA node {} not supported: {}", numa_node,
+                              std::strerror(errno));
+  }
+  return Status::ok();
 }
 
 }  // namespace kiln

@@ -91,6 +91,9 @@ std::vector<Device> discover_devices(const Topology& topology);
 struct Candidate {
   const BackendOps* backend = nullptr;
   Device device;
+  std::string bind_cpus;      // where the job's threads run ("" = anywhere)
+  int bind_numa = -1;         // and its memory
+  std::string why;            // why placement chose it, when a node config ranked the chain
 };
 
 /// The devices a job may run on, best first, for `--backend` (auto or a name) and `--device`

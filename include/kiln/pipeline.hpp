@@ -12,6 +12,7 @@
 #include "kiln/backend.hpp"
 #include "kiln/ladder.hpp"
 #include "kiln/media_info.hpp"
+#include "kiln/node_config.hpp"
 #include "kiln/status.hpp"
 
 namespace kiln {
@@ -40,6 +41,8 @@ struct TranscodeRequest {
   const std::vector<Device>* devices = nullptr;
   /// Strikes and quarantine across jobs (the node daemon's); nullptr = this job only.
   scheduler::DeviceHealth* health = nullptr;
+  /// The node's device-pinning config (rules, caps, NUMA policy); nullptr = defaults.
+  const NodeConfig* node_config = nullptr;
   int encoder_threads = 0;                        // per encoder; 0 = chosen from the cores
   ProgressFn on_progress;                         // called from a pipeline thread, ~4 Hz
   const std::atomic<bool>* cancel = nullptr;      // set to stop; the job returns kCancelled

@@ -51,3 +51,12 @@ Result<Topology> load_topology(const std::string& xml_path);
 std::string vendor_name(unsigned vendor_id);
 
 }  // namespace kiln
+
+namespace kiln {
+
+/// Binds the calling thread to `cpus` (hwloc list syntax) and, when numa_node >= 0, its memory
+/// allocations to that NUMA node. Threads it creates afterwards (encoder threads) inherit the
+/// CPU binding. An empty `cpus` does nothing. Failure is reported, never fatal to a job.
+Status bind_this_thread(const std::string& cpus, int numa_node);
+
+}  // namespace kiln

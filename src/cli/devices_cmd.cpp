@@ -10,13 +10,16 @@
 #include "cli/commands.hpp"
 #include "kiln/backend.hpp"
 #include "kiln/topology.hpp"
+#include "kiln/node_config.hpp"
 #include "log.hpp"
+#include "scheduler/placement.hpp"
 
 namespace kiln::cli {
 namespace {
 
 struct DevicesOptions {
   std::string topology;
+  std::string config;
   bool json = false;
 };
 
@@ -26,7 +29,15 @@ std::string joined(const std::vector<std::string>& v) {
   return v.empty() ? "-" : fmt::format("{}", fmt::join(v, ","));
 }
 
-nlohmann::json to_json(const Topology& t, const std::vector<Device>& devices) {
+nlohmann::json placement_json(const scheduler::Slot& s) {
+  return {{"enabled", s.enabled}, {"rule", s.rule ? s.rule->origin : ""},
+          {"maxSessions", s.max_sessions}, {"maxJobs", s.max_jobs}, {"codecs", s.codecs},
+          {"capacityPixelsPerSecond", s.capacity}, {"bindCpus", s.bind_cpus},
+          {"bindNumaNode", s.bind_numa}};
+}
+
+nlohmann::json to_json(const Topology& t, const std::vector<Device>& devices,
+                       const std::vector<scheduler::Slot>& slots) {
   nlohmann::json numa = nlohmann::json::array();
   for (const auto& n : t.numa_nodes) numa.push_back({{"node", n.os_index}, {"cpus", n.cpus}});
   nlohmann::json gpus = nlohmann::json::array();
@@ -47,6 +58,7 @@ nlohmann::json to_json(const Topology& t, const std::vector<Device>& devices) {
                     {"encode", d.encode_codecs}, {"sessionLimit", d.session_limit},
                     {"capacity", d.capacity}, {"usable", d.usable},
                     {"cpuEmulated", d.cpu_emulated}, {"health", d.health}});
+  for (size_t i = 0; i < slots.size(); ++i) devs[i]["placement"] = placement_json(slots[i]);
   return {{"topology",
            {{"source", t.source}, {"fromFile", t.from_file}, {"packages", t.packages},
             {"cores", t.cores}, {"threads", t.pus}, {"cpus", t.all_cpus}, {"numaNodes", numa},
@@ -73,6 +85,18 @@ void print_table(const Topology& t, const std::vector<Device>& devices) {
                 d.health.c_str());
 }
 
+void print_placement(const std::vector<scheduler::Slot>& slots) {
+  std::printf("\nPlacement (node config):\n%-8s %-20s %-8s %-9s %-6s %-10s %-14s %s\n", "BACKEND",
+              "DEVICE", "ENABLED", "MAX SESS", "JOBS", "CAPACITY", "BIND CPUS", "RULE");
+  for (const auto& s : slots)
+    std::printf("%-8s %-20s %-8s %-9s %-6s %-10s %-14s %s\n", s.device.backend.c_str(),
+                s.device.id.c_str(), s.enabled ? "yes" : "no",
+                s.max_sessions > 0 ? std::to_string(s.max_sessions).c_str() : "-",
+                s.max_jobs > 0 ? std::to_string(s.max_jobs).c_str() : "-",
+                fmt::format("{:.3g}", s.capacity).c_str(), or_dash(s.bind_cpus).c_str(),
+                s.rule ? s.rule->origin.c_str() : "(defaults)");
+}
+
 int run(const DevicesOptions& o) {
   auto topology = load_topology(o.topology);
   if (!topology) {
@@ -80,10 +104,22 @@ int run(const DevicesOptions& o) {
     return exit_code(topology.status().code());
   }
   auto devices = discover_devices(*topology);
-  if (o.json)
-    std::puts(to_json(*topology, devices).dump(2).c_str());
-  else
+  NodeConfig config;
+  if (!o.config.empty()) {
+    auto loaded = load_node_config(o.config);
+    if (!loaded) {
+      logger("cli")->error("{}", loaded.status().message());
+      return exit_code(loaded.status().code());
+    }
+    config = std::move(loaded).value();
+  }
+  auto slots = scheduler::make_slots(devices, config);
+  if (o.json) {
+    std::puts(to_json(*topology, devices, slots).dump(2).c_str());
+  } else {
     print_table(*topology, devices);
+    print_placement(slots);
+  }
   return 0;
 }
 
@@ -96,6 +132,9 @@ std::function<int()> add_devices(CLI::App& app) {
   cmd->add_option("--topology", opts->topology,
                   "read a saved hwloc XML topology (lstopo --of xml) instead of this machine, to "
                   "plan another server's pinning");
+  cmd->add_option("--config", opts->config,
+                  "node.toml: show what its [[device]] rules make of each device (enabled, "
+                  "session caps, NUMA binding)");
   cmd->add_flag("--json", opts->json, "print the topology and devices as JSON");
   return [opts] { return run(*opts); };
 }

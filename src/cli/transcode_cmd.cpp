@@ -7,6 +7,7 @@
 #include <csignal>
 #include <cstdio>
 #include <memory>
+#include <optional>
 
 #include "cli/commands.hpp"
 #include "cli/progress_bar.hpp"
@@ -38,6 +39,7 @@ struct TranscodeOptions {
   bool json = false;
   std::string backend = "auto";
   std::string device;
+  std::string node_config;
   int threads = 0;
 };
 
@@ -112,6 +114,17 @@ int run(const TranscodeOptions& o) {
   req.overwrite = o.overwrite;
   req.backend = o.backend;
   req.device = o.device;
+  std::optional<NodeConfig> node_config;
+  if (!o.node_config.empty()) {
+    auto loaded = load_node_config(o.node_config);
+    if (!loaded) {
+      log->error("{}", loaded.status().message());
+      if (o.json) std::puts(pipeline::error_json(o.input, loaded.status()).dump(2).c_str());
+      return exit_code(loaded.status().code());
+    }
+    node_config = std::move(loaded).value();
+    req.node_config = &*node_config;
+  }
   req.encoder_threads = o.threads;
   req.cancel = &g_cancel;
   req.on_progress = [&progress](const Progress& p) { progress.update(p); };
@@ -166,6 +179,9 @@ std::function<int()> add_transcode(CLI::App& app) {
   cmd->add_option("--device", opts->device,
                   "run on this device: its id, PCI address, render node, vendor or backend "
                   "(with auto, falls back to software if it fails)");
+  cmd->add_option("--node-config", opts->node_config,
+                  "device-pinning config (config/node.toml): disabled devices, session caps, "
+                  "allowed codecs, NUMA binding");
   cmd->add_option("--threads", opts->threads, "threads per encoder (0 = automatic)")
       ->check(CLI::Range(0, 64));
   cmd->footer(

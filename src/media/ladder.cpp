@@ -6,11 +6,9 @@
 #include <array>
 #include <charconv>
 #include <cmath>
-#include <fstream>
-#include <sstream>
-#include <toml++/toml.h>
 
 #include "kiln/default_preset.hpp"
+#include "toml_fields.hpp"
 
 namespace kiln {
 
@@ -39,27 +37,8 @@ constexpr std::array kStandardRungs = {
 
 int even(double x) { return std::max(2, static_cast<int>(std::lround(x / 2.0)) * 2); }
 
-template <class T>
-Status read_number(const toml::table& t, std::string_view key, T* out, std::string_view where) {
-  auto node = t[key];
-  if (!node) return Status::ok();
-  if (auto v = node.value<double>()) {
-    *out = static_cast<T>(*v);
-    return Status::ok();
-  }
-  return {Code::kUsage, fmt::format("{}: '{}' must be a number", where, key)};
-}
-
-Status read_string(const toml::table& t, std::string_view key, std::string* out,
-                   std::string_view where) {
-  auto node = t[key];
-  if (!node) return Status::ok();
-  if (auto v = node.value<std::string>()) {
-    *out = *v;
-    return Status::ok();
-  }
-  return {Code::kUsage, fmt::format("{}: '{}' must be a string", where, key)};
-}
+using toml_fields::read_number;
+using toml_fields::read_string;
 
 Result<Rendition> parse_rendition(const toml::table& t, std::string_view origin, size_t i) {
   Rendition r;
@@ -82,13 +61,9 @@ Result<Rendition> parse_rendition(const toml::table& t, std::string_view origin,
 }  // namespace
 
 Result<Ladder> parse_preset(std::string_view toml_text, std::string_view origin) {
-  toml::table root;
-  try {
-    root = toml::parse(toml_text, origin);
-  } catch (const toml::parse_error& e) {
-    return Status(Code::kUsage, fmt::format("{}:{}:{}: {}", origin, e.source().begin.line,
-                                            e.source().begin.column, e.description()));
-  }
+  auto parsed = toml_fields::parse(toml_text, origin);
+  if (!parsed) return parsed.status();
+  const toml::table& root = *parsed;
   Ladder ladder;
   KILN_RETURN_IF_ERROR(read_number(root, "segment_seconds", &ladder.segment_seconds, origin));
   KILN_RETURN_IF_ERROR(read_number(root, "gop_seconds", &ladder.gop_seconds, origin));
@@ -124,11 +99,9 @@ Result<Ladder> parse_preset(std::string_view toml_text, std::string_view origin)
 }
 
 Result<Ladder> load_preset_file(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return Status(Code::kUsage, fmt::format("cannot read preset '{}'", path));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return parse_preset(ss.str(), path);
+  auto text = toml_fields::read_file(path, "preset");
+  if (!text) return text.status();
+  return parse_preset(*text, path);
 }
 
 Ladder default_ladder() {

@@ -22,6 +22,7 @@ extern "C" {
 #include "media/video_encoder.hpp"
 #include "media/video_filter.hpp"
 #include "package/cmaf_track_writer.hpp"
+#include "kiln/topology.hpp"
 #include "log.hpp"
 #include "pipeline/frame_queue.hpp"
 
@@ -536,6 +537,11 @@ void plan_cascade(std::vector<std::unique_ptr<Rendition>>& renditions) {
   }
 }
 
+void bind_thread(const RunnerConfig& config) {
+  Status st = bind_this_thread(config.bind_cpus, config.bind_numa);
+  if (!st.is_ok()) logger("pipeline")->warn("NUMA placement: {}", st.message());
+}
+
 }  // namespace
 
 std::string preprocess_chain(const VideoStreamInfo& video) {
@@ -568,12 +574,14 @@ Result<RunnerOutput> run_ladder(const RunnerConfig& config) {
   const bool has_audio = config.input->info.audio.has_value();
   package::SharedTimeline timeline(static_cast<int>(renditions.size()) + (has_audio ? 1 : 0));
 
+  bind_thread(config);  // the decode thread is the caller's: a job runs on a thread of its own
   Decoder decoder(config, renditions, job);
   KILN_RETURN_IF_ERROR(decoder.open(&timeline));
   WorkerContext ctx{&config, decoder.time_base(), decoder.frame_rate(), &timeline, &job};
   plan_cascade(renditions);
   for (auto& r : renditions) {
-    r->thread = std::thread([&r, &ctx, &job] {
+    r->thread = std::thread([&r, &ctx, &job, &config] {
+      bind_thread(config);
       Status st = RenditionWorker(*r, ctx).run();
       if (!st.is_ok()) {
         kiln::logger("pipeline")->error("rendition {} failed: {}", r->plan.spec.name, st.to_string());

@@ -18,6 +18,7 @@
 #include "pipeline/result_json.hpp"
 #include "pipeline/staging_dir.hpp"
 #include "scheduler/device_health.hpp"
+#include "scheduler/placement.hpp"
 
 namespace kiln {
 namespace fs = std::filesystem;
@@ -155,6 +156,8 @@ Result<Attempt> run_on_chain(const TranscodeRequest& req, media::ProbedInput& fi
     cfg.encoder_threads = req.encoder_threads;
     cfg.on_progress = req.on_progress;
     cfg.cancel = req.cancel;
+    cfg.bind_cpus = c.bind_cpus;
+    cfg.bind_numa = c.bind_numa;
     if (faulty) cfg.fault_at_frame = fault->at_frame;
     input->consumed = true;
     auto run = pipeline::run_ladder(cfg);
@@ -169,6 +172,36 @@ Result<Attempt> run_on_chain(const TranscodeRequest& req, media::ProbedInput& fi
     health.strike(key, last.message());
   }
   return last;
+}
+
+/// Orders the chain as the node's placement would: config rules, caps, load, NUMA binding.
+Result<std::vector<Candidate>> place_chain(const std::vector<Candidate>& chain,
+                                          const NodeConfig& config,
+                                          const std::vector<PlannedRendition>& plan,
+                                          const TranscodeRequest& req, const MediaInfo& info,
+                                          const scheduler::DeviceHealth& health,
+                                          std::vector<std::string>& passed_over) {
+  std::vector<Device> devices;
+  for (const auto& c : chain) devices.push_back(c.device);
+  auto slots = scheduler::make_slots(devices, config);
+  scheduler::Demand demand;
+  demand.selector = req.device;
+  demand.sessions = static_cast<int>(plan.size());
+  demand.pixels_per_second = scheduler::output_pixel_rate(plan, info.video.frame_rate.value());
+  auto ranked = scheduler::rank(demand, slots, &health, &passed_over);
+  std::vector<Candidate> placed;
+  for (const auto& choice : ranked) {
+    const auto& slot = slots[choice.slot];
+    Candidate c = chain[choice.slot];
+    c.bind_cpus = slot.bind_cpus;
+    c.bind_numa = slot.bind_numa;
+    c.why = choice.why;
+    placed.push_back(std::move(c));
+  }
+  if (placed.empty())
+    return Status(Code::kBusy, fmt::format("no device can take this job: {}",
+                                           fmt::join(passed_over, "; ")));
+  return placed;
 }
 
 }  // namespace
@@ -203,8 +236,15 @@ Result<TranscodeResult> transcode(const TranscodeRequest& req) {
               p.spec.video_bitrate / 1000);
 
   scheduler::DeviceHealth local_health;
-  auto attempt = run_on_chain(req, probed.value(), plan, *chain, passed_over, fallbacks,
-                              req.health ? *req.health : local_health);
+  scheduler::DeviceHealth& health = req.health ? *req.health : local_health;
+  if (req.node_config) {
+    auto placed = place_chain(*chain, *req.node_config, plan, req, info, health, passed_over);
+    if (!placed) return placed.status();
+    chain = std::move(placed);
+    log->info("placement: {} ({}): {}", chain->front().device.backend, chain->front().device.id,
+              chain->front().why);
+  }
+  auto attempt = run_on_chain(req, probed.value(), plan, *chain, passed_over, fallbacks, health);
   if (!attempt) return attempt.status();
   const auto& run = attempt->output;
   auto& staging = attempt->staging;

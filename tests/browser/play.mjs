@@ -3,7 +3,7 @@
 // HTTP. Every rendition is selected in turn and must play: currentTime advances and the
 // decoded picture has the rendition's size.
 //
-//   node play.mjs --kiln build/kiln --input 1080p.mp4 [--out DIR] [--screenshot FILE]
+//   node play.mjs --kiln build/kiln --input 1080p.mp4 [--backend NAME] [--out DIR] [--screenshot FILE]
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, existsSync, statSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -21,9 +21,15 @@ let scratch = null;
 if (!outDir) {
   scratch = mkdtempSync(join(tmpdir(), 'kiln-play-'));
   outDir = join(scratch, 'ladder');
-  execFileSync(args.kiln, ['transcode', args.input, '-o', outDir, '--log-level', 'warn'], { stdio: 'inherit' });
+  const backend = args.backend ? ['--backend', args.backend] : [];
+  execFileSync(args.kiln, ['transcode', args.input, '-o', outDir, '--log-level', 'warn', ...backend],
+    { stdio: 'inherit' });
 }
 const result = JSON.parse(readFileSync(join(outDir, 'result.json'), 'utf8'));
+if (args.backend && result.detail.backend !== args.backend) {
+  console.error(`expected the ${args.backend} backend to run, result.json says ${result.detail.backend}`);
+  process.exit(1);
+}
 const expected = result.detail.outputGroupDetails[0].outputDetails
   .filter((o) => o.videoDetails)
   .map((o) => ({ name: o.name, width: o.videoDetails.widthInPx, height: o.videoDetails.heightInPx }));
@@ -74,6 +80,9 @@ const selectAndPlay = async ({ player, index, width, height }) => {
       if (v.currentTime > from + 1.0) return { ok: true, t: v.currentTime };
     }
     if (v.ended || v.currentTime > v.duration - 1.5) { v.currentTime = 0; from = null; v.play(); }
+    // hls.js pauses the element for an immediate level switch and may not resume it when the
+    // switch lands before the first frame; a viewer would press play, so do the same.
+    else if (v.paused) v.play().catch(() => {});
     await new Promise((r) => setTimeout(r, 50));
   }
   return { ok: false, why: `saw ${v.videoWidth}x${v.videoHeight} at t=${v.currentTime}` };

@@ -1,0 +1,49 @@
+#pragma once
+// The node's device-pinning config (config/node.toml): which devices a node uses, how many
+// sessions each takes, which codecs, and where a job's threads and memory go.
+
+#include <string>
+#include <vector>
+
+#include "kiln/backend.hpp"
+#include "kiln/status.hpp"
+
+namespace kiln {
+
+enum class NumaPolicy {
+  kLocal,   // bind a job's threads and memory to the device's NUMA node (the default)
+  kCpus,    // bind to an explicit CPU list
+  kNone,    // no binding
+};
+
+/// One [[device]] block. A device matches when every match key given matches.
+struct DeviceRule {
+  std::string match_pci;          // "0000:4d:00.0"
+  std::string match_render_node;  // "/dev/dri/renderD128" or "renderD128"
+  std::string match_vendor;       // "intel", "nvidia", "amd"
+  std::string match_backend;      // "vaapi", "qsv", "nvenc", "vulkan", "software"
+  bool enabled = true;
+  int max_sessions = 0;           // 0 = the device's own limit (or none)
+  std::vector<std::string> codecs;  // encode codecs allowed here; empty = any it has
+  NumaPolicy numa = NumaPolicy::kLocal;
+  std::string cpus;               // with numa = "cpus": hwloc list syntax, "0-7,16-23"
+  double capacity = 0;            // output pixels/s the device sustains; 0 = backend default
+  std::string origin;             // "node.toml: device #2", for messages
+};
+
+struct NodeConfig {
+  std::string name;               // node name (default: the host name)
+  int software_slots = -1;        // concurrent software jobs; -1 = one per 4 CPU threads, min 1
+  int strikes = 3;                // failures within strike_window_seconds that quarantine
+  int strike_window_seconds = 600;
+  std::vector<DeviceRule> devices;
+};
+
+/// Parses node.toml text; errors (kUsage) name the file, block and key.
+Result<NodeConfig> parse_node_config(std::string_view toml_text, std::string_view origin);
+Result<NodeConfig> load_node_config(const std::string& path);
+
+/// The first rule that matches `device`, or nullptr (the device is used with defaults).
+const DeviceRule* rule_for(const NodeConfig& config, const Device& device);
+
+}  // namespace kiln

@@ -1,0 +1,172 @@
+// Placement on the fixture servers with config/node.toml: the sets and choices a node would
+// make there (binding calls do nothing on an XML topology, so the computed sets are checked).
+
+#include "scheduler/placement.hpp"
+
+#include <gtest/gtest.h>
+
+#include "kiln/node_config.hpp"
+#include "scheduler/device_health.hpp"
+
+namespace kiln::scheduler {
+namespace {
+
+std::vector<Device> devices_of(const std::string& fixture) {
+  auto t = load_topology(std::string(KILN_HWLOC_FIXTURES) + "/" + fixture);
+  EXPECT_TRUE(t.is_ok());
+  return t.is_ok() ? discover_devices(*t) : std::vector<Device>{};
+}
+
+NodeConfig example_config() {
+  auto c = load_node_config(std::string(KILN_SOURCE_DIR) + "/config/node.toml");
+  EXPECT_TRUE(c.is_ok()) << c.status().to_string();
+  return c.is_ok() ? *c : NodeConfig{};
+}
+
+const Slot* find(const std::vector<Slot>& slots, const std::string& backend, const std::string& id) {
+  for (const auto& s : slots)
+    if (s.device.backend == backend && s.device.id == id) return &s;
+  return nullptr;
+}
+
+Demand ladder_demand() {
+  Demand d;
+  d.sessions = 2;
+  d.pixels_per_second = (1280.0 * 720 + 854.0 * 480) * 30;
+  return d;
+}
+
+#if KILN_WITH_NVENC && KILN_WITH_QSV && KILN_WITH_VAAPI
+TEST(Placement, ExampleConfigOnTheTwoSocketServer) {
+  auto slots = make_slots(devices_of("2s-2numa-1intel-2nvidia.xml"), example_config());
+  const Slot* qsv = find(slots, "qsv", "/dev/dri/renderD128");
+  const Slot* vaapi = find(slots, "vaapi", "/dev/dri/renderD128");
+  const Slot* l4a = find(slots, "nvenc", "0000:ca:00.0");
+  const Slot* sw = find(slots, "software", "cpu");
+  ASSERT_TRUE(qsv && vaapi && l4a && sw);
+  EXPECT_TRUE(qsv->enabled);
+  EXPECT_EQ(qsv->max_sessions, 16);
+  EXPECT_EQ(qsv->bind_cpus, "0-7");  // numa = "local": the Flex's socket
+  EXPECT_EQ(qsv->bind_numa, 0);
+  EXPECT_FALSE(vaapi->enabled);      // QSV owns the Flex
+  EXPECT_EQ(l4a->bind_cpus, "8-15"); // numa = "cpus"
+  EXPECT_EQ(l4a->bind_numa, -1);
+  EXPECT_EQ(l4a->codecs, std::vector<std::string>{"h264"});
+  EXPECT_EQ(sw->max_jobs, 1);        // software_slots = 1
+
+  std::vector<std::string> left;
+  auto ranked = rank(ladder_demand(), slots, nullptr, &left);
+  ASSERT_GE(ranked.size(), 4u);
+  EXPECT_EQ(slots[ranked.back().slot].device.backend, "software");
+  // The Intel GPU is slower than an L4 by default capacity, so the L4s go first; all three
+  // are pinned by rules.
+  EXPECT_EQ(slots[ranked[0].slot].device.backend, "nvenc");
+  bool vaapi_disabled_noted = false;
+  for (const auto& l : left) vaapi_disabled_noted |= l.find("disabled by") != std::string::npos;
+  EXPECT_TRUE(vaapi_disabled_noted);
+}
+
+TEST(Placement, LeastLoadedOfTwoEqualGpusWins) {
+  auto slots = make_slots(devices_of("2s-2numa-1intel-2nvidia.xml"), example_config());
+  Slot* a = const_cast<Slot*>(find(slots, "nvenc", "0000:ca:00.0"));
+  ASSERT_TRUE(a);
+  a->load = a->capacity * 0.5;
+  a->sessions = 4;
+  a->jobs = 2;
+  auto ranked = rank(ladder_demand(), slots, nullptr, nullptr);
+  ASSERT_FALSE(ranked.empty());
+  EXPECT_EQ(slots[ranked[0].slot].device.id, "0000:e1:00.0");
+}
+
+TEST(Placement, SessionCapMakesADeviceBusy) {
+  auto slots = make_slots(devices_of("2s-2numa-1intel-2nvidia.xml"), example_config());
+  Slot* qsv = const_cast<Slot*>(find(slots, "qsv", "/dev/dri/renderD128"));
+  qsv->sessions = 15;  // of 16; a two-rung ladder needs 2
+  std::vector<std::string> left;
+  Demand d = ladder_demand();
+  d.selector = "0000:4d:00.0";
+  auto ranked = rank(d, slots, nullptr, &left);
+  for (const auto& c : ranked) EXPECT_NE(slots[c.slot].device.backend, "qsv");
+  bool busy = false;
+  for (const auto& l : left) busy |= l.find("busy: 15 of 16") != std::string::npos;
+  EXPECT_TRUE(busy);
+}
+
+TEST(Placement, CodecRulesAndQuarantineExcludeDevices) {
+  auto slots = make_slots(devices_of("2s-2numa-1intel-2nvidia.xml"), example_config());
+  Demand d = ladder_demand();
+  d.codec = "hevc";  // the L4s are limited to h264 by the config
+  for (const auto& c : rank(d, slots, nullptr, nullptr))
+    EXPECT_NE(slots[c.slot].device.backend, "nvenc");
+  DeviceHealth health({1, std::chrono::seconds(60)});
+  health.strike("nvenc:0000:ca:00.0", "lost");
+  for (const auto& c : rank(ladder_demand(), slots, &health, nullptr))
+    EXPECT_NE(slots[c.slot].device.id, "0000:ca:00.0");
+}
+#endif
+
+TEST(Placement, WithoutConfigEveryDeviceIsUsableAndLocal) {
+  auto slots = make_slots(devices_of("1s-igpu-1nvidia.xml"), NodeConfig{});
+  for (const auto& s : slots) {
+    EXPECT_TRUE(s.enabled) << s.device.id;
+    EXPECT_FALSE(s.rule.has_value());
+    if (s.device.backend != "software") EXPECT_EQ(s.bind_cpus, "0-15") << s.device.id;
+  }
+  const Slot* sw = find(slots, "software", "cpu");
+  ASSERT_TRUE(sw);
+  EXPECT_EQ(sw->max_jobs, 4);  // 16 threads / 4
+}
+
+TEST(Placement, SoftwareSlotsZeroMeansNeverSoftware) {
+  NodeConfig c;
+  c.software_slots = 0;
+  auto slots = make_slots(devices_of("1s-2core-nogpu.xml"), c);
+  std::vector<std::string> left;
+  EXPECT_TRUE(rank(ladder_demand(), slots, nullptr, &left).empty());
+}
+
+TEST(Placement, CostIsOutputPixelsPerSecond) {
+  std::vector<PlannedRendition> plan(2);
+  plan[0].width = 1280;
+  plan[0].height = 720;
+  plan[1].width = 854;
+  plan[1].height = 480;
+  EXPECT_DOUBLE_EQ(output_pixel_rate(plan, 30), (1280.0 * 720 + 854.0 * 480) * 30);
+}
+
+TEST(NodeConfig, ErrorsNameTheBlockAndKey) {
+  auto bad = parse_node_config("[[device]]\nmatch = { pci = \"0000:01:00.0\" }\nnuma = \"far\"\n", "n.toml");
+  ASSERT_FALSE(bad.is_ok());
+  EXPECT_NE(bad.status().message().find("n.toml: [[device]] #1: numa = 'far'"), std::string::npos)
+      << bad.status().message();
+  auto nomatch = parse_node_config("[[device]]\nenabled = false\n", "n.toml");
+  ASSERT_FALSE(nomatch.is_ok());
+  EXPECT_NE(nomatch.status().message().find("match"), std::string::npos);
+  auto syntax = parse_node_config("[node\n", "n.toml");
+  ASSERT_FALSE(syntax.is_ok());
+  EXPECT_NE(syntax.status().message().find("n.toml:1:"), std::string::npos);
+  auto cpus = parse_node_config("[[device]]\nmatch = { vendor = \"intel\" }\nnuma = \"cpus\"\n", "n.toml");
+  EXPECT_FALSE(cpus.is_ok());
+}
+
+TEST(NodeConfig, RulesMatchOnEveryKeyGiven) {
+  auto c = parse_node_config(
+      "[[device]]\nmatch = { vendor = \"nvidia\", backend = \"nvenc\" }\nmax_sessions = 3\n"
+      "[[device]]\nmatch = { render_node = \"renderD128\" }\nenabled = false\n", "n.toml");
+  ASSERT_TRUE(c.is_ok()) << c.status().to_string();
+  Device nv;
+  nv.backend = "nvenc";
+  nv.vendor = "nvidia";
+  ASSERT_NE(rule_for(*c, nv), nullptr);
+  EXPECT_EQ(rule_for(*c, nv)->max_sessions, 3);
+  nv.backend = "vulkan";
+  EXPECT_EQ(rule_for(*c, nv), nullptr);
+  Device va;
+  va.backend = "vaapi";
+  va.render_node = "/dev/dri/renderD128";
+  ASSERT_NE(rule_for(*c, va), nullptr);
+  EXPECT_FALSE(rule_for(*c, va)->enabled);
+}
+
+}  // namespace
+}  // namespace kiln::scheduler
