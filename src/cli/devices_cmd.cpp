@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include <chrono>
 #include <cstdio>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -12,6 +13,7 @@
 #include "kiln/topology.hpp"
 #include "kiln/node_config.hpp"
 #include "log.hpp"
+#include "pipeline/device_check.hpp"
 #include "scheduler/placement.hpp"
 
 namespace kiln::cli {
@@ -21,6 +23,7 @@ struct DevicesOptions {
   std::string topology;
   std::string config;
   bool json = false;
+  bool check = false;
 };
 
 std::string or_dash(const std::string& s) { return s.empty() ? "-" : s; }
@@ -97,6 +100,26 @@ void print_placement(const std::vector<scheduler::Slot>& slots) {
                 s.rule ? s.rule->origin.c_str() : "(defaults)");
 }
 
+/// A test encode on every usable device; its outcome goes into the health column.
+void run_checks(std::vector<Device>& devices) {
+  for (auto& d : devices) {
+    if (!d.usable) continue;
+    const BackendOps* ops = nullptr;
+    for (const auto& b : backend_table())
+      if (b.name == d.backend) ops = &b;
+    if (!ops) continue;
+    auto start = std::chrono::steady_clock::now();
+    Status st = pipeline::test_encode(*ops, d);
+    double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    if (st.is_ok()) {
+      d.health = fmt::format("ok (test encode passed in {:.0f} ms)", ms);
+    } else {
+      d.usable = false;
+      d.health = fmt::format("test encode failed: {}", st.message());
+    }
+  }
+}
+
 int run(const DevicesOptions& o) {
   auto topology = load_topology(o.topology);
   if (!topology) {
@@ -104,6 +127,7 @@ int run(const DevicesOptions& o) {
     return exit_code(topology.status().code());
   }
   auto devices = discover_devices(*topology);
+  if (o.check && !topology->from_file) run_checks(devices);
   NodeConfig config;
   if (!o.config.empty()) {
     auto loaded = load_node_config(o.config);
@@ -135,6 +159,8 @@ std::function<int()> add_devices(CLI::App& app) {
   cmd->add_option("--config", opts->config,
                   "node.toml: show what its [[device]] rules make of each device (enabled, "
                   "session caps, NUMA binding)");
+  cmd->add_flag("--check", opts->check,
+                "run a short test encode on every usable device (this machine only)");
   cmd->add_flag("--json", opts->json, "print the topology and devices as JSON");
   return [opts] { return run(*opts); };
 }

@@ -4,6 +4,7 @@
 
 #include <charconv>
 #include <cstdlib>
+#include <mutex>
 
 #include "log.hpp"
 
@@ -39,9 +40,12 @@ std::optional<FaultPlan> fault_from_env() {
     logger("pipeline")->error("{}; no fault injected", plan.status().message());
     return std::nullopt;
   }
-  logger("pipeline")->warn("fault injection on: {} fails {}", plan->backend,
-                           plan->at_open ? std::string("at open")
-                                         : fmt::format("at frame {}", plan->at_frame));
+  static std::once_flag announced;  // once per process, however often it is consulted
+  std::call_once(announced, [&] {
+    logger("pipeline")->warn("fault injection on: {} fails {}", plan->backend,
+                             plan->at_open ? std::string("at open")
+                                           : fmt::format("at frame {}", plan->at_frame));
+  });
   return *plan;
 }
 

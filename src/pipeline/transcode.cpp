@@ -13,6 +13,7 @@
 #include "media/probe.hpp"
 #include "package/manifest.hpp"
 #include "package/manifest_io.hpp"
+#include "pipeline/device_check.hpp"
 #include "pipeline/fault.hpp"
 #include "pipeline/ladder_runner.hpp"
 #include "pipeline/result_json.hpp"
@@ -129,9 +130,7 @@ Result<Attempt> run_on_chain(const TranscodeRequest& req, media::ProbedInput& fi
       continue;
     }
     const bool faulty = fault && fault->backend == c.backend->name;
-    auto recipe = faulty && fault->at_open
-                      ? Result<VideoRecipe>(Code::kDeviceLost, "fault injected at open (KILN_FAULT)")
-                      : c.backend->make_recipe(c.device, input->info);
+    auto recipe = pipeline::open_recipe(*c.backend, c.device, input->info);
     if (!recipe) {
       passed_over.push_back(fmt::format("{} ({}): {}", c.device.backend, c.device.id,
                                         recipe.status().message()));

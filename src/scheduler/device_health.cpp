@@ -1,6 +1,7 @@
 #include "scheduler/device_health.hpp"
 
 #include "log.hpp"
+#include "pipeline/device_check.hpp"
 
 namespace kiln::scheduler {
 
@@ -58,6 +59,31 @@ int64_t DeviceHealth::strikes_total() const {
 int64_t DeviceHealth::quarantines_total() const {
   std::lock_guard lock(mu_);
   return quarantines_total_;
+}
+
+}  // namespace kiln::scheduler
+
+namespace kiln::scheduler {
+
+int recheck_quarantined(DeviceHealth& health, const std::vector<Device>& devices) {
+  int back = 0;
+  for (const auto& key : health.quarantined_devices()) {
+    for (const auto& d : devices) {
+      if (d.backend + ":" + d.id != key) continue;
+      const BackendOps* ops = nullptr;
+      for (const auto& b : backend_table())
+        if (b.name == d.backend) ops = &b;
+      if (!ops) break;
+      Status st = pipeline::test_encode(*ops, d);
+      if (st.is_ok()) {
+        health.clear(key);
+        ++back;
+      } else {
+        logger("scheduler")->info("device {} stays quarantined: test encode failed: {}", key, st.message());
+      }
+    }
+  }
+  return back;
 }
 
 }  // namespace kiln::scheduler

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "kiln/backend.hpp"
+
 namespace kiln::scheduler {
 
 class DeviceHealth {
@@ -47,5 +49,9 @@ class DeviceHealth {
   int64_t strikes_total_ = 0;
   int64_t quarantines_total_ = 0;
 };
+
+/// Runs a test encode on every quarantined device in `devices` and lets back in those that
+/// pass. What the node daemon calls periodically. Returns how many came back.
+int recheck_quarantined(DeviceHealth& health, const std::vector<Device>& devices);
 
 }  // namespace kiln::scheduler

@@ -92,6 +92,24 @@ TEST(Devices, ThisMachineListsSoftwareLastAsJson) {
   EXPECT_EQ(j["topology"]["fromFile"], false);
 }
 
+TEST(Devices, CheckRunsATestEncodeOnEveryUsableDevice) {
+  RunResult r = run_kiln({"devices", "--check", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  int checked = 0;
+  const auto listed = nlohmann::json::parse(r.out);
+  for (const auto& d : listed["devices"]) {
+    if (!d["usable"].get<bool>()) continue;
+    EXPECT_NE(d["health"].get<std::string>().find("test encode passed"), std::string::npos) << d;
+    ++checked;
+  }
+  EXPECT_GE(checked, 1);  // software at least
+  ScopedEnv fault("KILN_FAULT", "software:open");
+  RunResult broken = run_kiln({"devices", "--check", "--json"});
+  auto sw = nlohmann::json::parse(broken.out)["devices"].back();
+  EXPECT_EQ(sw["usable"], false);
+  EXPECT_NE(sw["health"].get<std::string>().find("test encode failed"), std::string::npos) << sw;
+}
+
 TEST(Devices, PlansAServerFromItsTopologyAndNodeConfig) {
   RunResult r = run_kiln({"devices", "--json", "--topology",
                           std::string(KILN_HWLOC_FIXTURES) + "/2s-2numa-1intel-2nvidia.xml",

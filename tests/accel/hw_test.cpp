@@ -19,7 +19,8 @@ TEST_P(HardwareLadder, RunsTheDefaultLadderOnTheDevice) {
   ASSERT_EQ(devices.exit_code, 0) << devices.err;
   std::string reasons;
   bool found = false;
-  for (const auto& d : nlohmann::json::parse(devices.out)["devices"]) {
+  const auto listed = nlohmann::json::parse(devices.out);
+  for (const auto& d : listed["devices"]) {
     if (d["backend"] != backend) continue;
     if (d["usable"].get<bool>()) found = true;
     else reasons += d["id"].get<std::string>() + ": " + d["health"].get<std::string>() + "; ";

@@ -1,6 +1,7 @@
 #include "scheduler/device_health.hpp"
 
 #include <gtest/gtest.h>
+#include <stdlib.h>
 
 namespace kiln::scheduler {
 namespace {
@@ -48,6 +49,36 @@ TEST(DeviceHealth, ATestEncodeLetsTheDeviceBackIn) {
   EXPECT_TRUE(h.quarantined_devices().empty());
   EXPECT_TRUE(h.strike("nvenc:a", "lost again"));  // strikes were forgotten, the policy was not
   EXPECT_EQ(h.quarantines_total(), 2);
+}
+
+}  // namespace
+}  // namespace kiln::scheduler
+
+namespace kiln::scheduler {
+namespace {
+
+Device software_device() {
+  Device d;
+  d.backend = "software";
+  d.id = "cpu";
+  return d;
+}
+
+TEST(Recheck, APassingTestEncodeLiftsQuarantine) {
+  DeviceHealth h({1, std::chrono::seconds(60)});
+  h.strike("software:cpu", "lost");
+  ASSERT_TRUE(h.quarantined("software:cpu"));
+  EXPECT_EQ(recheck_quarantined(h, {software_device()}), 1);
+  EXPECT_FALSE(h.quarantined("software:cpu"));
+}
+
+TEST(Recheck, AFailingTestEncodeKeepsIt) {
+  setenv("KILN_FAULT", "software:open", 1);
+  DeviceHealth h({1, std::chrono::seconds(60)});
+  h.strike("software:cpu", "lost");
+  EXPECT_EQ(recheck_quarantined(h, {software_device()}), 0);
+  unsetenv("KILN_FAULT");
+  EXPECT_TRUE(h.quarantined("software:cpu"));
 }
 
 }  // namespace
