@@ -92,7 +92,7 @@ std::string hybrid_scale(const ScaleRequest& r) {
                      r.hw_frames_in ? "" : "format=nv12,hwupload,", r.width, r.height);
 }
 
-Result<VideoRecipe> make_recipe(const Device& device, const MediaInfo&) {
+Result<VideoRecipe> make_recipe(const Device& device, const MediaInfo& input) {
   if (device.cuda_index < 0)
     return Status(Code::kUnsupported, fmt::format("{}: no CUDA device index", device.id));
   AVBufferRef* ref = nullptr;
@@ -105,14 +105,18 @@ Result<VideoRecipe> make_recipe(const Device& device, const MediaInfo&) {
   r.backend = "nvenc";
   r.device = device;
   r.accelerated = true;
-  r.hw_decode = "cuda";
+  const auto& dec = device.decode_codecs;
+  const bool hw_decode = std::find(dec.begin(), dec.end(), input.video.codec) != dec.end();
+  if (hw_decode) r.hw_decode = "cuda";
   r.hw_device = make_hw_device(ref);
   if (!device.encode_codecs.empty()) {
-    r.variant = "zero-copy: NVDEC, scale_cuda, h264_nvenc";
+    r.variant = hw_decode ? "zero-copy: NVDEC, scale_cuda, h264_nvenc"
+                          : "software decode, upload, scale_cuda, h264_nvenc";
     r.scale_filter = &zero_copy_scale;
     r.encoder = "h264_nvenc";
   } else {
-    r.variant = "hybrid: NVDEC, scale_cuda, libx264";
+    r.variant = hw_decode ? "hybrid: NVDEC, scale_cuda, libx264"
+                          : "hybrid: software decode, upload, scale_cuda, libx264";
     r.scale_filter = &hybrid_scale;
     r.encoder = "libx264";
   }

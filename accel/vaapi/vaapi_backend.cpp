@@ -59,7 +59,7 @@ std::string hybrid_scale(const ScaleRequest& r) {
                      r.hw_frames_in ? "" : "format=nv12,hwupload,", r.width, r.height);
 }
 
-Result<VideoRecipe> make_recipe(const Device& device, const MediaInfo&) {
+Result<VideoRecipe> make_recipe(const Device& device, const MediaInfo& input) {
   AVBufferRef* ref = nullptr;
   int ret = av_hwdevice_ctx_create(&ref, AV_HWDEVICE_TYPE_VAAPI, device.render_node.c_str(),
                                    nullptr, 0);
@@ -70,14 +70,19 @@ Result<VideoRecipe> make_recipe(const Device& device, const MediaInfo&) {
   r.backend = "vaapi";
   r.device = device;
   r.accelerated = true;
-  r.hw_decode = "vaapi";
+  // Decode on the device only where it has a VLD entrypoint for the codec; else software
+  // decode, and the scaler uploads.
+  const bool hw_decode = has(device.decode_codecs, input.video.codec.c_str());
+  if (hw_decode) r.hw_decode = "vaapi";
   r.hw_device = make_hw_device(ref);
   if (has(device.encode_codecs, "h264")) {
-    r.variant = "zero-copy: vaapi decode, scale_vaapi, h264_vaapi";
+    r.variant = hw_decode ? "zero-copy: vaapi decode, scale_vaapi, h264_vaapi"
+                          : "software decode, upload, scale_vaapi, h264_vaapi";
     r.scale_filter = &zero_copy_scale;
     r.encoder = "h264_vaapi";
   } else {
-    r.variant = "hybrid: vaapi decode, scale_vaapi, libx264";
+    r.variant = hw_decode ? "hybrid: vaapi decode, scale_vaapi, libx264"
+                          : "hybrid: software decode, upload, scale_vaapi, libx264";
     r.scale_filter = &hybrid_scale;
     r.encoder = "libx264";
   }

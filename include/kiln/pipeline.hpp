@@ -86,6 +86,7 @@ struct TranscodeResult {
   std::string backend;
   std::string device;
   bool accelerated = false;
+  std::string variant;              // the recipe: "zero-copy: ...", "hybrid: ...", "software"
   std::string acceleration_reason;  // why not accelerated, when not
   std::vector<std::string> fallbacks;  // each device the job left, and why
   std::vector<std::string> warnings;

@@ -112,7 +112,8 @@ void run_checks(std::vector<Device>& devices) {
     Status st = pipeline::test_encode(*ops, d);
     double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
     if (st.is_ok()) {
-      d.health = fmt::format("ok (test encode passed in {:.0f} ms)", ms);
+      d.health = d.health == "ok" ? fmt::format("ok (test encode passed in {:.0f} ms)", ms)
+                                  : fmt::format("{}; test encode passed in {:.0f} ms", d.health, ms);
     } else {
       d.usable = false;
       d.health = fmt::format("test encode failed: {}", st.message());

@@ -89,6 +89,7 @@ nlohmann::json result_json(const TranscodeResult& r) {
         {"accelerationStatus", r.accelerated ? "ACCELERATED" : "NOT_ACCELERATED"},
         {"accelerationReason", r.acceleration_reason},
         {"backend", r.backend},
+        {"recipe", r.variant},
         {"device", r.device},
         {"fallbacks", r.fallbacks},
         {"framesDecoded", r.frames},

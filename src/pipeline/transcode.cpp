@@ -45,6 +45,7 @@ TranscodeResult describe(const media::ProbedInput& input, const pipeline::Runner
   r.backend = recipe.backend;
   r.device = recipe.device.id;
   r.accelerated = recipe.accelerated;
+  r.variant = recipe.variant;
   if (recipe.device.cpu_emulated)
     r.acceleration_reason = fmt::format("{} device {} ({}) is emulated on the CPU", recipe.backend,
                                         recipe.device.id, recipe.device.model);

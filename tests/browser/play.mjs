@@ -101,6 +101,10 @@ const players = {
         hls.attachMedia(v);
       });
       v.play();
+      // Switch renditions only once playback has started, as a viewer would: an immediate
+      // level switch during the first fragment load can leave hls.js stalled at t=0.
+      const deadline = Date.now() + 30000;
+      while (!(v.currentTime > 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     }, `${base}/out/master.m3u8`);
     return p.evaluate(() => hls.levels.map((l) => ({ width: l.width, height: l.height })));
   },

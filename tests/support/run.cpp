@@ -1,6 +1,7 @@
 #include "support/run.hpp"
 
 #include <fcntl.h>
+#include <grp.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -20,7 +21,16 @@ std::string read_file(const fs::path& p) {
   return {std::istreambuf_iterator<char>(in), {}};
 }
 
+namespace {
+int spawn_as(const std::vector<std::string>& args, const fs::path& log_dir, int uid, int gid);
+}
+
 int spawn_kiln(const std::vector<std::string>& args, const fs::path& log_dir) {
+  return spawn_as(args, log_dir, -1, -1);
+}
+
+namespace {
+int spawn_as(const std::vector<std::string>& args, const fs::path& log_dir, int uid, int gid) {
   std::string out = (log_dir / "stdout").string(), err = (log_dir / "stderr").string();
   pid_t pid = fork();
   if (pid < 0) throw std::runtime_error("fork failed");
@@ -31,6 +41,9 @@ int spawn_kiln(const std::vector<std::string>& args, const fs::path& log_dir) {
     dup2(e, 2);
     int devnull = open("/dev/null", O_RDONLY);
     dup2(devnull, 0);
+    // The log files are open already: only then give up root.
+    if (gid >= 0 && (setgroups(0, nullptr) != 0 || setgid(gid) != 0)) _exit(126);
+    if (uid >= 0 && setuid(uid) != 0) _exit(126);
     std::vector<char*> argv;
     std::string bin = kiln_binary();
     argv.push_back(bin.data());
@@ -42,6 +55,7 @@ int spawn_kiln(const std::vector<std::string>& args, const fs::path& log_dir) {
   }
   return pid;
 }
+}  // namespace
 
 int wait_exit(int pid) {
   int status = 0;
@@ -49,6 +63,15 @@ int wait_exit(int pid) {
   if (WIFEXITED(status)) return WEXITSTATUS(status);
   if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
   return -1;
+}
+
+RunResult run_kiln_as(int uid, int gid, const std::vector<std::string>& args) {
+  TempDir logs;
+  RunResult r;
+  r.exit_code = wait_exit(spawn_as(args, logs.path(), uid, gid));
+  r.out = read_file(logs / "stdout");
+  r.err = read_file(logs / "stderr");
+  return r;
 }
 
 RunResult run_kiln(const std::vector<std::string>& args) {

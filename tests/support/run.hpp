@@ -20,6 +20,10 @@ std::filesystem::path media(const std::string& name);
 /// Runs kiln with `args` to completion, capturing stdout and stderr.
 RunResult run_kiln(const std::vector<std::string>& args);
 
+/// As run_kiln, but the child drops to uid/gid first (a service user, when the tests run as
+/// root). Exit code 126 if it could not.
+RunResult run_kiln_as(int uid, int gid, const std::vector<std::string>& args);
+
 /// Starts kiln in the background; stdout/stderr go to files in `log_dir`. Returns the pid.
 int spawn_kiln(const std::vector<std::string>& args, const std::filesystem::path& log_dir);
 /// Waits for a spawned process; returns its exit code (128+N if killed by signal N).
