@@ -80,6 +80,10 @@ Result<av::CodecContextPtr> open_video_encoder(const VideoEncoderConfig& config)
   if (!config.spec.level.empty()) av_dict_set(&opts, "level", config.spec.level.c_str(), 0);
   int ret = avcodec_open2(ctx.get(), codec, &opts);
   av_dict_free(&opts);
+  // NVENC answers "out of memory" when the GPU's session cap is reached: busy, not broken.
+  if (ret == AVERROR(ENOMEM) && config.encoder.find("nvenc") != std::string::npos)
+    return Status(Code::kBusy, fmt::format("{}: the GPU's NVENC session limit is reached",
+                                           config.encoder));
   AV_TRY(ret, Code::kInternal,
          fmt::format("opening {} for {}x{} at {} b/s", config.encoder, config.width,
                      config.height, config.spec.video_bitrate));

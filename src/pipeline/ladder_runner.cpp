@@ -85,7 +85,7 @@ class RenditionWorker {
     Status st = run_frames();
     const VideoRecipe& recipe = ctx_.config->recipe;
     if (st.is_ok() || recipe.backend == "software" || st.code() == Code::kCancelled ||
-        st.code() == Code::kDeviceLost || st.code() == Code::kIo)
+        st.code() == Code::kDeviceLost || st.code() == Code::kBusy || st.code() == Code::kIo)
       return st;
     return {Code::kDeviceLost, fmt::format("{} device {} failed on rendition {}: {}", recipe.backend,
                                            recipe.device.id, r_.plan.spec.name, st.message())};

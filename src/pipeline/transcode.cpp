@@ -10,6 +10,7 @@
 #include "kiln/backend.hpp"
 #include "kiln/pipeline.hpp"
 #include "log.hpp"
+#include "metrics/registry.hpp"
 #include "media/probe.hpp"
 #include "package/manifest.hpp"
 #include "package/manifest_io.hpp"
@@ -103,6 +104,15 @@ bool is_device_failure(Code code) {
 
 std::string health_key(const Device& d) { return d.backend + ":" + d.id; }
 
+/// Every time a job leaves a device: at open or mid-job, and why (the status code's name).
+void count_fallback(const Device& d, const char* when, Code code) {
+  metrics::default_registry()
+      .counter("kiln_fallbacks_total", "Jobs that left a device for the next in their chain.",
+               {"backend", "when", "reason"})
+      .counter({d.backend, when, code_name(code)})
+      .inc();
+}
+
 struct Attempt {
   VideoRecipe recipe;
   pipeline::StagingDir staging;
@@ -136,6 +146,7 @@ Result<Attempt> run_on_chain(const TranscodeRequest& req, media::ProbedInput& fi
       passed_over.push_back(fmt::format("{} ({}): {}", c.device.backend, c.device.id,
                                         recipe.status().message()));
       if (recipe.status().code() == Code::kDeviceLost) health.strike(key, recipe.status().message());
+      if (c.device.backend != "software") count_fallback(c.device, "open", recipe.status().code());
       last = recipe.status();
       continue;
     }
@@ -169,7 +180,8 @@ Result<Attempt> run_on_chain(const TranscodeRequest& req, media::ProbedInput& fi
     log->warn("fallback: {}", why);
     fallbacks.push_back(why);
     passed_over.push_back(why);
-    health.strike(key, last.message());
+    if (last.code() == Code::kDeviceLost) health.strike(key, last.message());  // busy is not broken
+    count_fallback(c.device, "mid_job", last.code());
   }
   return last;
 }

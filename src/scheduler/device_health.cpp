@@ -7,14 +7,25 @@ namespace kiln::scheduler {
 
 DeviceHealth::DeviceHealth() : DeviceHealth(Policy{}) {}
 
-DeviceHealth::DeviceHealth(Policy policy, Clock clock)
-    : policy_(policy), clock_(std::move(clock)) {}
+DeviceHealth::DeviceHealth(Policy policy, Clock clock, metrics::Registry* registry)
+    : policy_(policy),
+      clock_(std::move(clock)),
+      strikes_metric_((registry ? *registry : metrics::default_registry())
+                          .counter("kiln_device_strikes_total",
+                                   "Failures counted against a device (backend:id).", {"device"})),
+      quarantines_metric_((registry ? *registry : metrics::default_registry())
+                              .counter("kiln_device_quarantines_total",
+                                       "Times a device was quarantined.", {"device"})),
+      quarantined_metric_((registry ? *registry : metrics::default_registry())
+                              .gauge("kiln_device_quarantined",
+                                     "1 while a device is quarantined.", {"device"})) {}
 
 bool DeviceHealth::strike(const std::string& key, const std::string& reason) {
   std::lock_guard lock(mu_);
   auto now = clock_();
   Entry& e = entries_[key];
   ++strikes_total_;
+  strikes_metric_.counter({key}).inc();
   e.last_reason = reason;
   e.strikes.push_back(now);
   while (!e.strikes.empty() && now - e.strikes.front() > policy_.window) e.strikes.pop_front();
@@ -23,6 +34,8 @@ bool DeviceHealth::strike(const std::string& key, const std::string& reason) {
   if (e.quarantined || static_cast<int>(e.strikes.size()) < policy_.strikes) return false;
   e.quarantined = true;
   ++quarantines_total_;
+  quarantines_metric_.counter({key}).inc();
+  quarantined_metric_.gauge({key}).set(1);
   logger("scheduler")->warn("device {} quarantined after {} failures; jobs go to the next device "
                             "until a test encode succeeds (last: {})", key, e.strikes.size(), reason);
   return true;
@@ -38,8 +51,10 @@ void DeviceHealth::clear(const std::string& key) {
   std::lock_guard lock(mu_);
   auto it = entries_.find(key);
   if (it == entries_.end()) return;
-  if (it->second.quarantined)
+  if (it->second.quarantined) {
     logger("scheduler")->info("device {} passed a test encode: back in service", key);
+    quarantined_metric_.gauge({key}).set(0);
+  }
   entries_.erase(it);
 }
 

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "kiln/backend.hpp"
+#include "metrics/registry.hpp"
 
 namespace kiln::scheduler {
 
@@ -23,7 +24,10 @@ class DeviceHealth {
   };
 
   DeviceHealth();
-  explicit DeviceHealth(Policy policy, Clock clock = &std::chrono::steady_clock::now);
+  /// Counts strikes and quarantines in `registry` (kiln_device_strikes_total,
+  /// kiln_device_quarantines_total, kiln_device_quarantined); nullptr = the process's registry.
+  explicit DeviceHealth(Policy policy, Clock clock = &std::chrono::steady_clock::now,
+                        metrics::Registry* registry = nullptr);
 
   /// Records a failure of the device `key` ("vaapi:/dev/dri/renderD128"). Returns true when
   /// this strike quarantined it (logged at warn).
@@ -44,6 +48,9 @@ class DeviceHealth {
   };
   Policy policy_;
   Clock clock_;
+  metrics::Family& strikes_metric_;
+  metrics::Family& quarantines_metric_;
+  metrics::Family& quarantined_metric_;
   mutable std::mutex mu_;
   std::map<std::string, Entry> entries_;
   int64_t strikes_total_ = 0;

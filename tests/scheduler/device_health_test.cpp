@@ -31,6 +31,20 @@ TEST(DeviceHealth, QuarantinesAfterStrikesWithinTheWindow) {
   EXPECT_EQ(h.quarantined_devices(), std::vector<std::string>{"vaapi:/dev/dri/renderD128"});
 }
 
+TEST(DeviceHealth, StrikesAndQuarantinesAreMetrics) {
+  FakeClock clock;
+  metrics::Registry registry;
+  DeviceHealth h({2, 60s}, clock.fn(), &registry);
+  h.strike("nvenc:0000:ca:00.0", "lost");
+  h.strike("nvenc:0000:ca:00.0", "lost");
+  std::string text = registry.exposition();
+  EXPECT_NE(text.find("kiln_device_strikes_total{device=\"nvenc:0000:ca:00.0\"} 2"), std::string::npos) << text;
+  EXPECT_NE(text.find("kiln_device_quarantines_total{device=\"nvenc:0000:ca:00.0\"} 1"), std::string::npos) << text;
+  EXPECT_NE(text.find("kiln_device_quarantined{device=\"nvenc:0000:ca:00.0\"} 1"), std::string::npos) << text;
+  h.clear("nvenc:0000:ca:00.0");
+  EXPECT_NE(registry.exposition().find("kiln_device_quarantined{device=\"nvenc:0000:ca:00.0\"} 0"), std::string::npos);
+}
+
 TEST(DeviceHealth, OldStrikesExpire) {
   FakeClock clock;
   DeviceHealth h({2, 60s}, clock.fn());
