@@ -33,6 +33,13 @@ struct DeviceRule {
 
 struct NodeConfig {
   std::string name;               // node name (default: the host name)
+  std::string database_url;       // [database] url (kiln node)
+  std::vector<std::string> queues{"default"};
+  int max_jobs = 0;               // concurrent jobs; 0 = usable hardware devices + software slots
+  double lease_seconds = 30;      // a claim's lease, renewed by every heartbeat
+  double heartbeat_seconds = 2;   // progress and lease renewal
+  double drain_seconds = 30;      // on SIGTERM: finish running jobs this long, then hand back
+  std::string metrics_listen;     // "127.0.0.1:9464" serves /metrics; "" = off
   int software_slots = -1;        // concurrent software jobs; -1 = one per 4 CPU threads, min 1
   int strikes = 3;                // failures within strike_window_seconds that quarantine
   int strike_window_seconds = 600;

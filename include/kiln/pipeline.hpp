@@ -45,6 +45,11 @@ struct TranscodeRequest {
   const NodeConfig* node_config = nullptr;
   int encoder_threads = 0;                        // per encoder; 0 = chosen from the cores
   ProgressFn on_progress;                         // called from a pipeline thread, ~4 Hz
+  /// Called once the input is probed and valid (the node records it as input information).
+  std::function<void(const MediaInfo&)> on_input;
+  /// Called right before the atomic publish; false stops the job (kCancelled) with nothing
+  /// published. The node daemon checks here that it still holds the job's lease.
+  std::function<bool()> before_publish;
   const std::atomic<bool>* cancel = nullptr;      // set to stop; the job returns kCancelled
 };
 

@@ -10,5 +10,9 @@ namespace kiln::cli {
 std::function<int()> add_transcode(CLI::App& app);
 /// Registers `kiln devices`.
 std::function<int()> add_devices(CLI::App& app);
+/// Registers `kiln node`, `kiln coordinator`, `kiln migrate`, `kiln token create`.
+std::function<int()> add_services(CLI::App& app);
+/// Registers `kiln submit`, `kiln jobs`, `kiln cancel`, `kiln retry` (HTTP API clients).
+std::function<int()> add_client(CLI::App& app);
 
 }  // namespace kiln::cli

@@ -27,6 +27,8 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
   auto run_transcode = kiln::cli::add_transcode(app);
   auto run_devices = kiln::cli::add_devices(app);
+  auto run_services = kiln::cli::add_services(app);
+  auto run_client = kiln::cli::add_client(app);
   std::string topic;
   CLI::App* help = app.add_subcommand("help", "Show help for a command: kiln help transcode");
   help->add_option("command", topic, "the command to explain");
@@ -60,5 +62,9 @@ int main(int argc, char** argv) {
   }
   if (app.got_subcommand("transcode")) return run_transcode();
   if (app.got_subcommand("devices")) return run_devices();
+  for (const char* s : {"node", "coordinator", "migrate", "token"})
+    if (app.got_subcommand(s)) return run_services();
+  for (const char* s : {"submit", "jobs", "cancel", "retry"})
+    if (app.got_subcommand(s)) return run_client();
   return 0;
 }

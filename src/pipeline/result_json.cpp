@@ -14,6 +14,8 @@ int64_t now_ms() {
       .count();
 }
 
+}  // namespace
+
 nlohmann::json input_details(const MediaInfo& in) {
   const auto& v = in.video;
   nlohmann::json video = {
@@ -42,6 +44,8 @@ nlohmann::json input_details(const MediaInfo& in) {
                           {"sampleRate", in.audio->sample_rate}});
   return j;
 }
+
+namespace {
 
 }  // namespace
 

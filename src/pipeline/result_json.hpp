@@ -9,6 +9,8 @@
 namespace kiln::pipeline {
 
 nlohmann::json result_json(const TranscodeResult& result);
+/// MediaConvert's inputDetails entry for a probed input.
+nlohmann::json input_details(const MediaInfo& input);
 /// The ERROR event for a failed job.
 nlohmann::json error_json(const std::string& input, const Status& status);
 

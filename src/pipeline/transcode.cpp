@@ -226,6 +226,7 @@ Result<TranscodeResult> transcode(const TranscodeRequest& req) {
   if (!probed) return probed.status();
   const MediaInfo& info = probed->info;
   for (const auto& w : probed->warnings) log->warn("{}", w);
+  if (req.on_input) req.on_input(info);
   log->info("input {}: {} {}x{} {:.3f} fps{}, {:.2f} s{}", info.path, info.video.codec,
             info.video.width, info.video.height, info.video.frame_rate.value(),
             info.video.interlaced ? " interlaced" : "", info.duration_seconds,
@@ -277,6 +278,8 @@ Result<TranscodeResult> transcode(const TranscodeRequest& req) {
                                                 pipeline::result_json(result).dump(2) + "\n"));
   if (req.cancel && req.cancel->load()) return Status(Code::kCancelled, "cancelled");
   report(req, "publishing", 100);
+  if (req.before_publish && !req.before_publish())
+    return Status(Code::kCancelled, "the job is no longer ours (lease lost or cancelled); nothing was published");
   KILN_RETURN_IF_ERROR(staging.publish());
   for (const auto& w : result.warnings) log->warn("{}", w);
   return result;

@@ -55,7 +55,17 @@ Result<NodeConfig> parse_node_config(std::string_view text, std::string_view ori
     std::string where = fmt::format("{}: [node]", origin);
     KILN_RETURN_IF_ERROR(read_string(*node, "name", &c.name, where));
     KILN_RETURN_IF_ERROR(read_number(*node, "software_slots", &c.software_slots, where));
+    KILN_RETURN_IF_ERROR(read_strings(*node, "queues", &c.queues, where));
+    KILN_RETURN_IF_ERROR(read_number(*node, "max_jobs", &c.max_jobs, where));
+    KILN_RETURN_IF_ERROR(read_number(*node, "lease_seconds", &c.lease_seconds, where));
+    KILN_RETURN_IF_ERROR(read_number(*node, "heartbeat_seconds", &c.heartbeat_seconds, where));
+    KILN_RETURN_IF_ERROR(read_number(*node, "drain_seconds", &c.drain_seconds, where));
+    KILN_RETURN_IF_ERROR(read_string(*node, "metrics_listen", &c.metrics_listen, where));
+    if (c.heartbeat_seconds <= 0 || c.lease_seconds < 2 * c.heartbeat_seconds)
+      return Status(Code::kUsage, fmt::format("{}: lease_seconds must be at least twice heartbeat_seconds", where));
   }
+  if (const auto* db = root["database"].as_table())
+    KILN_RETURN_IF_ERROR(read_string(*db, "url", &c.database_url, fmt::format("{}: [database]", origin)));
   if (const auto* s = root["scheduler"].as_table()) {
     std::string where = fmt::format("{}: [scheduler]", origin);
     KILN_RETURN_IF_ERROR(read_number(*s, "strikes", &c.strikes, where));

@@ -418,6 +418,29 @@ Status JobStore::mark_delivery_failed(int64_t event_id, const std::string& recei
   }).status();
 }
 
+Result<nlohmann::json> JobStore::firing_conditions() {
+  return impl_->run("firing_conditions", [&](pqxx::work& tx) {
+    nlohmann::json out = nlohmann::json::array();
+    auto jobs = tx.exec("SELECT id, state::text, coalesce(errors -> -1 -> 'error' ->> 'message', "
+                        "errors -> -1 ->> 'error', '') FROM kiln_jobs WHERE state = 'retryable' OR "
+                        "(state = 'discarded' AND finalized_at > now() - interval '24 hours') ORDER BY id");
+    for (const auto& r : jobs) {
+      bool discarded = std::string(r[1].c_str()) == "discarded";
+      out.push_back({{"labels", {{"alertname", discarded ? "KilnJobDiscarded" : "KilnJobFailed"},
+                                 {"job_id", r[0].c_str()}, {"severity", discarded ? "critical" : "warning"}}},
+                     {"summary", fmt::format("Kiln job {} {}", r[0].c_str(),
+                                             discarded ? "was discarded (out of attempts)" : "failed and will retry")},
+                     {"description", r[2].c_str()}});
+    }
+    auto nodes = tx.exec("SELECT name FROM kiln_nodes WHERE state = 'lost' ORDER BY name");
+    for (const auto& r : nodes)
+      out.push_back({{"labels", {{"alertname", "KilnNodeLost"}, {"node", r[0].c_str()}, {"severity", "critical"}}},
+                     {"summary", fmt::format("Kiln node {} stopped heartbeating", r[0].c_str())},
+                     {"description", "its running jobs were handed back to the queue"}});
+    return out;
+  });
+}
+
 Status JobStore::listen(const std::string& channel) {
   impl_->channels.push_back(channel);
   return impl_->run("listen", [&](pqxx::work& tx) {
@@ -437,6 +460,37 @@ Result<bool> JobStore::wait_notification(double seconds) {
     return Status(Code::kIo, fmt::format("database connection lost while waiting: {}", e.what()));
   } catch (const std::exception& e) {
     return Status(Code::kIo, fmt::format("database error while waiting: {}", e.what()));
+  }
+}
+
+Result<std::string> JobStore::create_token(const std::string& scope, const std::string& note) {
+  return impl_->run("create_token", [&](pqxx::work& tx) {
+    // 32 random bytes from the server's CSPRNG (gen_random_uuid is built in since 13).
+    auto r = tx.exec("SELECT 'kiln_' || replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', '')");
+    std::string token = r[0][0].c_str();
+    tx.exec_params("INSERT INTO kiln_tokens (hash, scope, note) VALUES (sha256(convert_to($1, 'UTF8')), $2, $3)",
+                   token, scope, note);
+    return token;
+  });
+}
+
+Result<std::string> JobStore::scope_of(const std::string& token) {
+  return impl_->run("scope_of", [&](pqxx::work& tx) {
+    auto r = tx.exec_params("SELECT scope FROM kiln_tokens WHERE hash = sha256(convert_to($1, 'UTF8')) "
+                            "AND revoked_at IS NULL", token);
+    return r.empty() ? std::string() : std::string(r[0][0].c_str());
+  });
+}
+
+Result<bool> JobStore::try_leader_lock(int64_t key) {
+  try {
+    if (!impl_->conn || !impl_->conn->is_open()) KILN_RETURN_IF_ERROR(impl_->reconnect());
+    // Session-level: held until this connection closes, so a dead leader's lock goes with it.
+    pqxx::nontransaction tx(*impl_->conn);
+    return tx.exec_params("SELECT pg_try_advisory_lock($1)", key)[0][0].as<bool>();
+  } catch (const std::exception& e) {
+    impl_->conn.reset();
+    return Status(Code::kIo, fmt::format("database error taking the leader lock: {}", e.what()));
   }
 }
 

@@ -99,10 +99,22 @@ class JobStore {
   Status mark_delivery_failed(int64_t event_id, const std::string& receiver, const std::string& error,
                               double retry_in_seconds);
 
+  /// Conditions that should page someone now: discarded jobs (last 24 h), jobs waiting to
+  /// retry after a failure, lost nodes. Each: {alertname, labels..., summary}.
+  Result<nlohmann::json> firing_conditions();
+
   /// LISTEN on a channel ("kiln_jobs": new work; "kiln_cancel": cancels); wait for a NOTIFY.
   Status listen(const std::string& channel);
   /// True if a notification arrived within `seconds`.
   Result<bool> wait_notification(double seconds);
+
+  /// API tokens: create returns the token (shown once; only its hash is stored); scope_of
+  /// returns "submit", "read" or "admin" for a valid token, "" for none.
+  Result<std::string> create_token(const std::string& scope, const std::string& note);
+  Result<std::string> scope_of(const std::string& token);
+
+  /// Leader election for periodic chores: true if this session holds (or now took) the lock.
+  Result<bool> try_leader_lock(int64_t key);
 
   /// Runs `sql` with no result (tests, admin).
   Status execute(const std::string& sql);

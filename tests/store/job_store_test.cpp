@@ -100,8 +100,8 @@ class JobStoreTest : public ::testing::Test {
 TEST_F(JobStoreTest, MigrationsApplyOnceAndConcurrently) {
   auto again = store_->migrate();
   ASSERT_TRUE(again.is_ok());
-  EXPECT_EQ(*again, 1);
-  EXPECT_EQ(db_.scalar("SELECT count(*) FROM kiln_schema_migrations"), 1);
+  EXPECT_EQ(*again, 2);
+  EXPECT_EQ(db_.scalar("SELECT count(*) FROM kiln_schema_migrations"), 2);
 }
 
 TEST_F(JobStoreTest, IdempotentSubmitReturnsTheLiveJob) {

@@ -1,0 +1,32 @@
+#pragma once
+// The coordinator's HTTP API (cpp-httplib): jobs, nodes, devices, events (SSE), health,
+// metrics. Bearer tokens on everything but /healthz and /readyz.
+
+#include <memory>
+#include <string>
+
+#include "coordinator/config.hpp"
+#include "kiln/status.hpp"
+
+namespace kiln::store {
+class StorePool;
+}
+
+namespace kiln::coordinator {
+
+class ApiServer {
+ public:
+  ApiServer(const Config& config, store::StorePool& pool);
+  ~ApiServer();
+  /// Binds the listening socket; returns the port (useful with port 0).
+  Result<int> bind();
+  /// Serves until stop(). Blocks.
+  void serve();
+  void stop();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace kiln::coordinator

@@ -1,0 +1,65 @@
+#include "coordinator/config.hpp"
+
+#include <fmt/format.h>
+
+#include "toml_fields.hpp"
+
+namespace kiln::coordinator {
+
+using toml_fields::read_number;
+using toml_fields::read_string;
+using toml_fields::read_strings;
+
+Result<Config> parse_config(std::string_view text, std::string_view origin) {
+  auto parsed = toml_fields::parse(text, origin);
+  if (!parsed) return parsed.status();
+  const toml::table& root = *parsed;
+  Config c;
+  if (const auto* db = root["database"].as_table())
+    KILN_RETURN_IF_ERROR(read_string(*db, "url", &c.database_url, fmt::format("{}: [database]", origin)));
+  if (c.database_url.empty()) return Status(Code::kUsage, fmt::format("{}: [database] url is required", origin));
+  if (const auto* api = root["api"].as_table()) {
+    std::string where = fmt::format("{}: [api]", origin), listen;
+    KILN_RETURN_IF_ERROR(read_string(*api, "listen", &listen, where));
+    if (!listen.empty()) {
+      auto colon = listen.rfind(':');
+      if (colon == std::string::npos) return Status(Code::kUsage, fmt::format("{}: listen = \"HOST:PORT\"", where));
+      c.listen_host = listen.substr(0, colon);
+      c.listen_port = std::atoi(listen.c_str() + colon + 1);
+    }
+    KILN_RETURN_IF_ERROR(read_number(*api, "max_body_bytes", &c.max_body_bytes, where));
+  }
+  if (const auto* ch = root["chores"].as_table()) {
+    std::string where = fmt::format("{}: [chores]", origin);
+    KILN_RETURN_IF_ERROR(read_number(*ch, "reap_interval_seconds", &c.reap_interval_seconds, where));
+    KILN_RETURN_IF_ERROR(read_number(*ch, "node_timeout_seconds", &c.node_timeout_seconds, where));
+    KILN_RETURN_IF_ERROR(read_number(*ch, "delivery_interval_seconds", &c.delivery_interval_seconds, where));
+  }
+  if (const auto* arr = root["receiver"].as_array()) {
+    for (size_t i = 0; i < arr->size(); ++i) {
+      std::string where = fmt::format("{}: [[receiver]] #{}", origin, i + 1);
+      const auto* t = (*arr)[i].as_table();
+      if (!t) return Status(Code::kUsage, fmt::format("{} is not a table", where));
+      Receiver r;
+      KILN_RETURN_IF_ERROR(read_string(*t, "name", &r.name, where));
+      KILN_RETURN_IF_ERROR(read_string(*t, "type", &r.type, where));
+      KILN_RETURN_IF_ERROR(read_string(*t, "url", &r.url, where));
+      KILN_RETURN_IF_ERROR(read_strings(*t, "events", &r.events, where));
+      KILN_RETURN_IF_ERROR(read_number(*t, "resend_seconds", &r.resend_seconds, where));
+      if (r.type != "webhook" && r.type != "slack" && r.type != "alertmanager")
+        return Status(Code::kUsage, fmt::format("{}: type = '{}' (webhook, slack or alertmanager)", where, r.type));
+      if (r.url.empty() || r.name.empty()) return Status(Code::kUsage, fmt::format("{}: name and url are required", where));
+      if (r.events.empty()) r.events = {"error", "discarded", "node_lost", "device_quarantined"};
+      c.receivers.push_back(std::move(r));
+    }
+  }
+  return c;
+}
+
+Result<Config> load_config(const std::string& path) {
+  auto text = toml_fields::read_file(path, "coordinator config");
+  if (!text) return text.status();
+  return parse_config(*text, path);
+}
+
+}  // namespace kiln::coordinator
