@@ -39,6 +39,7 @@ struct NodeConfig {
   double lease_seconds = 30;      // a claim's lease, renewed by every heartbeat
   double heartbeat_seconds = 2;   // progress and lease renewal
   double drain_seconds = 30;      // on SIGTERM: finish running jobs this long, then hand back
+  double retry_base_seconds = 15; // backoff after a failed attempt: base * 2^(attempt-1), jittered
   std::string metrics_listen;     // "127.0.0.1:9464" serves /metrics; "" = off
   int software_slots = -1;        // concurrent software jobs; -1 = one per 4 CPU threads, min 1
   int strikes = 3;                // failures within strike_window_seconds that quarantine

@@ -50,6 +50,8 @@ struct TranscodeRequest {
   /// Called right before the atomic publish; false stops the job (kCancelled) with nothing
   /// published. The node daemon checks here that it still holds the job's lease.
   std::function<bool()> before_publish;
+  /// Earlier attempts at this job are fenced out: remove what they left half-written.
+  bool clear_stale_staging = false;
   const std::atomic<bool>* cancel = nullptr;      // set to stop; the job returns kCancelled
 };
 

@@ -34,6 +34,7 @@ Result<Config> parse_config(std::string_view text, std::string_view origin) {
     KILN_RETURN_IF_ERROR(read_number(*ch, "reap_interval_seconds", &c.reap_interval_seconds, where));
     KILN_RETURN_IF_ERROR(read_number(*ch, "node_timeout_seconds", &c.node_timeout_seconds, where));
     KILN_RETURN_IF_ERROR(read_number(*ch, "delivery_interval_seconds", &c.delivery_interval_seconds, where));
+    KILN_RETURN_IF_ERROR(read_number(*ch, "retry_base_seconds", &c.retry_base_seconds, where));
   }
   if (const auto* arr = root["receiver"].as_array()) {
     for (size_t i = 0; i < arr->size(); ++i) {

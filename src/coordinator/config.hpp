@@ -24,6 +24,7 @@ struct Config {
   double reap_interval_seconds = 5;
   double node_timeout_seconds = 30;
   double delivery_interval_seconds = 1;
+  double retry_base_seconds = 15;   // backoff after a lost lease: base * 2^(attempt-1), jittered
   std::vector<Receiver> receivers;
 };
 

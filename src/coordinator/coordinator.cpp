@@ -41,7 +41,10 @@ void chores(const Config& config, const std::atomic<bool>& stop) {
   while (!stop.load()) {
     if (!store) {
       auto s = store::JobStore::connect(config.database_url);
-      if (s) store = std::move(s).value();
+      if (s) {
+        store = std::move(s).value();
+        store->retry_policy.base_seconds = config.retry_base_seconds;
+      }
       leader = false;
     }
     if (store && !leader) {

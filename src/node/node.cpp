@@ -182,6 +182,7 @@ class Node {
       log->error("job {}: {}", j.claim.id, store.status().message());
       return;
     }
+    (*store)->retry_policy.base_seconds = config_.retry_base_seconds;
     const auto& spec = j.claim.spec;
     log->info("job {} attempt {}: {} -> {}", j.claim.id, j.claim.attempt, spec.value("input", ""),
               spec.value("output", ""));
@@ -189,6 +190,7 @@ class Node {
     req.input = spec.value("input", "");
     req.output_dir = spec.value("output", "");
     req.overwrite = true;  // a retried attempt replaces what an earlier one published, atomically
+    req.clear_stale_staging = j.claim.attempt > 1;
     req.backend = spec.value("backend", "auto");
     req.device = spec.value("device", "");
     req.devices = &devices_;
@@ -224,7 +226,8 @@ class Node {
       return;
     }
     if (result) {
-      auto ok = (*store)->complete(j.claim.id, j.claim.attempt, pipeline::result_json(*result));
+      auto output = pipeline::result_json(*result);
+      auto ok = with_retries([&] { return (*store)->complete(j.claim.id, j.claim.attempt, output); });
       log->info("job {} complete in {:.1f} s on {}", j.claim.id, seconds, result->backend);
       outcomes_.counter({ok && *ok ? "completed" : "fenced_out"}).inc();
       return;
@@ -239,10 +242,24 @@ class Node {
     std::uniform_real_distribution<double> unit(0, 1);
     std::mt19937_64 rng(std::random_device{}());
     nlohmann::json error = {{"code", code_name(st.code())}, {"message", st.message()}, {"node", name()}};
-    auto state = (*store)->fail(j.claim.id, j.claim.attempt, error, retryable(st.code()), unit(rng));
+    double u = unit(rng);
+    auto state = with_retries([&] { return (*store)->fail(j.claim.id, j.claim.attempt, error, retryable(st.code()), u); });
     log->warn("job {} attempt {} failed ({}): {} -> {}", j.claim.id, j.claim.attempt, code_name(st.code()),
               st.message(), state && *state ? state_name(**state) : "fenced out");
     outcomes_.counter({"failed"}).inc();
+  }
+
+  /// A job's final write must survive a database restart: retried for up to the lease (after
+  /// that the reaper hands the job back anyway). Every write is fenced, so a retry is safe.
+  template <class F>
+  auto with_retries(F&& write) -> decltype(write()) {
+    auto until = Clock::now() + std::chrono::milliseconds(static_cast<int64_t>(config_.lease_seconds * 1000));
+    for (;;) {
+      auto r = write();
+      if (r || Clock::now() > until || stop_hard_.load()) return r;
+      logger("node")->warn("{}; retrying", r.status().message());
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    }
   }
 
   /// Renews every running job's lease with its progress; stops jobs that were cancelled or
@@ -341,6 +358,7 @@ class Node {
   const NodeConfig& config_;
   const std::atomic<bool>& stop_;
   std::atomic<bool> beats_stop_{false};
+  std::atomic<bool> stop_hard_{false};
   std::vector<Device> devices_;
   int max_jobs_ = 1;
   std::unique_ptr<store::JobStore> store_, listener_;

@@ -46,6 +46,19 @@ Result<StagingDir> StagingDir::create(const std::string& final_dir, bool overwri
   return s;
 }
 
+int StagingDir::remove_stale(const std::string& final_dir) {
+  fs::path final_path = normalized(final_dir);
+  std::string prefix = fmt::format(".{}.kiln-staging-", final_path.filename().string());
+  std::error_code ec;
+  int removed = 0;
+  for (const auto& e : fs::directory_iterator(final_path.parent_path(), ec)) {
+    if (e.path().filename().string().rfind(prefix, 0) != 0) continue;
+    fs::remove_all(e.path(), ec);
+    if (!ec) ++removed;
+  }
+  return removed;
+}
+
 StagingDir::StagingDir(StagingDir&& other) noexcept
     : path_(std::move(other.path_)),
       final_(std::move(other.final_)),

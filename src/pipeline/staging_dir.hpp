@@ -13,6 +13,10 @@ class StagingDir {
   /// Refuses (kOutputExists) if `final_dir` exists and `overwrite` is false; creates
   /// `<parent>/.<name>.kiln-staging-<random>`.
   static Result<StagingDir> create(const std::string& final_dir, bool overwrite);
+  /// Removes staging directories of earlier attempts at `final_dir` (a process killed with
+  /// SIGKILL cannot clean up its own). Only for a caller that knows those attempts are over:
+  /// the node daemon, once the queue has fenced them out. Returns how many it removed.
+  static int remove_stale(const std::string& final_dir);
 
   StagingDir(StagingDir&& other) noexcept;
   StagingDir& operator=(StagingDir&&) = delete;

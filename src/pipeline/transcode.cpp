@@ -248,6 +248,9 @@ Result<TranscodeResult> transcode(const TranscodeRequest& req) {
     log->info("rendition {}: {}x{} at {} kb/s", p.spec.name, p.width, p.height,
               p.spec.video_bitrate / 1000);
 
+  if (req.clear_stale_staging)
+    if (int n = pipeline::StagingDir::remove_stale(req.output_dir))
+      log->warn("removed {} staging director{} an earlier attempt left behind", n, n == 1 ? "y" : "ies");
   scheduler::DeviceHealth local_health;
   scheduler::DeviceHealth& health = req.health ? *req.health : local_health;
   if (req.node_config) {

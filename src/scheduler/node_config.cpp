@@ -60,6 +60,7 @@ Result<NodeConfig> parse_node_config(std::string_view text, std::string_view ori
     KILN_RETURN_IF_ERROR(read_number(*node, "lease_seconds", &c.lease_seconds, where));
     KILN_RETURN_IF_ERROR(read_number(*node, "heartbeat_seconds", &c.heartbeat_seconds, where));
     KILN_RETURN_IF_ERROR(read_number(*node, "drain_seconds", &c.drain_seconds, where));
+    KILN_RETURN_IF_ERROR(read_number(*node, "retry_base_seconds", &c.retry_base_seconds, where));
     KILN_RETURN_IF_ERROR(read_string(*node, "metrics_listen", &c.metrics_listen, where));
     if (c.heartbeat_seconds <= 0 || c.lease_seconds < 2 * c.heartbeat_seconds)
       return Status(Code::kUsage, fmt::format("{}: lease_seconds must be at least twice heartbeat_seconds", where));

@@ -1,0 +1,417 @@
+// Kiln as a service, through its real processes: a coordinator and node daemons on a throwaway
+// PostgreSQL database, the HTTP API over loopback, a webhook receiver in the test, and
+// Debian's Alertmanager. Every wait has a deadline; none is a bare sleep.
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <functional>
+#include <mutex>
+#include <random>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+#include <pqxx/pqxx>
+
+#include "support/ladder_check.hpp"
+#include "support/run.hpp"
+
+namespace kiln::test {
+namespace {
+
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+std::string cluster_url() {
+  std::ifstream in(KILN_PG_DIR "/url");
+  std::string url;
+  std::getline(in, url);
+  return url;
+}
+
+/// Polls `cond` every 100 ms until it holds or `limit` passes.
+bool eventually(const std::function<bool()>& cond, std::chrono::seconds limit) {
+  auto until = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < until) {
+    if (cond()) return true;
+    std::this_thread::sleep_for(100ms);
+  }
+  return cond();
+}
+
+int free_port() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  close(fd);
+  return ntohs(a.sin_port);
+}
+
+void write_file(const fs::path& p, const std::string& text) { std::ofstream(p) << text; }
+
+class Cluster : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::random_device rd;
+    db_name_ = "kiln_svc_" + std::to_string(rd()) + std::to_string(rd());
+    admin("CREATE DATABASE " + db_name_);
+    url_ = cluster_url();
+    url_ = url_.substr(0, url_.rfind('/') + 1) + db_name_;
+  }
+  void TearDown() override {
+    for (int pid : pids_) {
+      kill(pid, SIGKILL);
+      wait_exit(pid);
+    }
+    try {
+      admin("DROP DATABASE IF EXISTS " + db_name_ + " WITH (FORCE)");
+    } catch (...) {
+    }
+  }
+  static void admin(const std::string& q) {
+    pqxx::connection c(cluster_url());
+    pqxx::nontransaction tx(c);
+    tx.exec(q);
+  }
+
+  /// Starts a coordinator with `extra` TOML appended; waits until it listens.
+  void start_coordinator(const std::string& extra = "") {
+    fs::path cfg = tmp_ / "coordinator.toml";
+    write_file(cfg, "[database]\nurl = \"" + url_ + "\"\n[api]\nlisten = \"127.0.0.1:0\"\nmax_body_bytes = 4096\n"
+                    "[chores]\nreap_interval_seconds = 0.5\nnode_timeout_seconds = 3\nretry_base_seconds = 1\n"
+                    "delivery_interval_seconds = 0.2\n" + extra);
+    fs::path logs = tmp_ / "coordinator";
+    fs::create_directories(logs);
+    pids_.push_back(spawn_kiln({"coordinator", "--config", cfg.string()}, logs));
+    ASSERT_TRUE(eventually([&] { return read_file(logs / "stdout").find("listening on") != std::string::npos; }, 20s))
+        << read_file(logs / "stderr");
+    std::string out = read_file(logs / "stdout");
+    port_ = std::stoi(out.substr(out.rfind(':') + 1));
+    RunResult t = run_kiln_env({"token", "create", "--scope", "admin", "--database", url_});
+    ASSERT_EQ(t.exit_code, 0) << t.err;
+    admin_token_ = t.out.substr(0, t.out.find('\n'));
+  }
+
+  /// Starts a node daemon; returns its pid once it says it is ready.
+  int start_node(const std::string& name, int max_jobs = 1) {
+    fs::path cfg = tmp_ / (name + ".toml");
+    write_file(cfg, "[database]\nurl = \"" + url_ + "\"\n[node]\nname = \"" + name + "\"\nmax_jobs = " +
+                        std::to_string(max_jobs) + "\nlease_seconds = 3\nheartbeat_seconds = 0.5\n"
+                        "retry_base_seconds = 1\ndrain_seconds = 30\n");
+    fs::path logs = tmp_ / name;
+    fs::create_directories(logs);
+    int pid = spawn_kiln({"node", "--config", cfg.string()}, logs);
+    pids_.push_back(pid);
+    EXPECT_TRUE(eventually([&] { return read_file(logs / "stdout").find("ready") != std::string::npos; }, 20s))
+        << read_file(logs / "stderr");
+    return pid;
+  }
+
+  RunResult run_kiln_env(const std::vector<std::string>& args) { return run_kiln(args); }
+
+  httplib::Client client() {
+    httplib::Client c("127.0.0.1", port_);
+    c.set_read_timeout(30);
+    return c;
+  }
+  httplib::Headers auth(const std::string& token = "") const {
+    return {{"Authorization", "Bearer " + (token.empty() ? admin_token_ : token)}};
+  }
+  nlohmann::json submit(const std::string& input, const std::string& out, const std::string& key = "") {
+    auto h = auth();
+    if (!key.empty()) h.emplace("Idempotency-Key", key);
+    auto r = client().Post("/v1/jobs", h, nlohmann::json{{"input", input}, {"output", out}}.dump(), "application/json");
+    EXPECT_TRUE(r) << "no answer";
+    if (!r) return nullptr;
+    EXPECT_TRUE(r->status == 201 || r->status == 200) << r->status << " " << r->body;
+    return nlohmann::json::parse(r->body);
+  }
+  nlohmann::json job(int64_t id) {
+    auto r = client().Get(("/v1/jobs/" + std::to_string(id)).c_str(), auth());
+    return r && r->status == 200 ? nlohmann::json::parse(r->body) : nlohmann::json();
+  }
+  bool job_state_is(int64_t id, const std::string& state) {
+    auto j = job(id);
+    return !j.is_null() && j["state"] == state;
+  }
+
+  TempDir tmp_;
+  std::string db_name_, url_, admin_token_;
+  int port_ = 0;
+  std::vector<int> pids_;
+};
+
+TEST_F(Cluster, ApiRefusesWhatItShould) {
+  start_coordinator();
+  auto c = client();
+  auto none = c.Get("/v1/jobs");
+  ASSERT_TRUE(none);
+  EXPECT_EQ(none->status, 401);
+  EXPECT_NE(none->body.find("unauthenticated"), std::string::npos);
+  auto wrong = c.Get("/v1/jobs", auth("kiln_not_a_token"));
+  EXPECT_EQ(wrong->status, 401);
+  RunResult t = run_kiln({"token", "create", "--scope", "read", "--database", url_});
+  std::string reader = t.out.substr(0, t.out.find('\n'));
+  EXPECT_EQ(c.Get("/v1/jobs", auth(reader))->status, 200);
+  auto forbidden = c.Post("/v1/jobs", auth(reader), R"({"input":"/a.mp4","output":"/b"})", "application/json");
+  EXPECT_EQ(forbidden->status, 403);
+  auto big = c.Post("/v1/jobs", auth(), std::string(10000, ' '), "application/json");
+  EXPECT_EQ(big->status, 413);
+  auto malformed = c.Post("/v1/jobs", auth(), "{not json", "application/json");
+  EXPECT_EQ(malformed->status, 400);
+  EXPECT_NE(malformed->body.find("malformed_json"), std::string::npos);
+  auto bad_ladder = c.Post("/v1/jobs", auth(), R"({"input":"/a.mp4","output":"/b","ladder":"720p,banana"})", "application/json");
+  EXPECT_EQ(bad_ladder->status, 400);
+  EXPECT_NE(bad_ladder->body.find("ladder"), std::string::npos) << bad_ladder->body;
+  auto unknown = c.Post("/v1/jobs", auth(), R"({"input":"/a.mp4","output":"/b","prority":5})", "application/json");
+  EXPECT_EQ(unknown->status, 400);
+  EXPECT_NE(unknown->body.find("prority"), std::string::npos);
+  EXPECT_EQ(c.Get("/healthz")->status, 200);
+  EXPECT_EQ(c.Get("/readyz")->status, 200);
+  auto first = submit("/media/a.mp4", "/out/a", "upload-1");
+  auto again = submit("/media/a.mp4", "/out/a", "upload-1");
+  EXPECT_EQ(first["id"], again["id"]);
+  EXPECT_EQ(first["status"], "SUBMITTED");
+  auto metrics = c.Get("/metrics");
+  EXPECT_NE(metrics->body.find("kiln_api_requests_total"), std::string::npos);
+}
+
+TEST_F(Cluster, AJobRunsToAPublishedLadderWithLiveEvents) {
+  start_coordinator();
+  start_node("n1");
+  auto out = tmp_ / "ladder";
+  auto j = submit(media("1080p.mp4").string(), out.string());
+  int64_t id = j["id"];
+  ASSERT_TRUE(eventually([&] { return job_state_is(id, "completed"); }, 120s)) << job(id).dump(2);
+  auto done = job(id);
+  EXPECT_EQ(done["status"], "COMPLETE");
+  EXPECT_EQ(done["node"], "n1");
+  EXPECT_EQ(done["inputInformation"]["video"][0]["widthInPx"], 1920);
+  EXPECT_EQ(done["output"]["detail"]["status"], "COMPLETE");
+  check_ladder(out, {{{"720p", 1280, 720}, {"480p", 854, 480}}, true, 6.0, 1 / 30.0});
+  auto events = client().Get(("/v1/jobs/" + std::to_string(id) + "/events").c_str(), auth());
+  ASSERT_TRUE(events);
+  for (const char* kind : {"event: submitted", "event: progressing", "event: input_information", "event: complete"})
+    EXPECT_NE(events->body.find(kind), std::string::npos) << kind << "\n" << events->body;
+}
+
+TEST_F(Cluster, CancellingARunningJobStopsItAndPublishesNothing) {
+  start_coordinator();
+  start_node("n1");
+  auto out = tmp_ / "cancelled";
+  int64_t id = submit(media("long.mp4").string(), out.string())["id"];
+  ASSERT_TRUE(eventually([&] { return job_state_is(id, "running"); }, 30s));
+  auto r = client().Post(("/v1/jobs/" + std::to_string(id) + "/cancel").c_str(), auth(), "", "application/json");
+  EXPECT_EQ(r->status, 202);
+  ASSERT_TRUE(eventually([&] { return job_state_is(id, "cancelled"); }, 10s)) << job(id).dump(2);
+  EXPECT_FALSE(fs::exists(out));
+  auto again = client().Post(("/v1/jobs/" + std::to_string(id) + "/cancel").c_str(), auth(), "", "application/json");
+  EXPECT_EQ(again->status, 409);
+}
+
+TEST_F(Cluster, BadInputIsDiscardedAtOnceAndRetriedByHand) {
+  start_coordinator();
+  start_node("n1");
+  auto input = tmp_ / "late.mp4";  // not there yet
+  int64_t id = submit(input.string(), (tmp_ / "late-out").string())["id"];
+  ASSERT_TRUE(eventually([&] { return job_state_is(id, "discarded"); }, 30s)) << job(id).dump(2);
+  auto j = job(id);
+  EXPECT_EQ(j["status"], "ERROR");
+  EXPECT_EQ(j["attempt"], 1);  // no retry can fix a missing file
+  EXPECT_EQ(j["errors"][0]["error"]["code"], "input_missing");
+  fs::copy_file(media("480p.mp4"), input);
+  auto r = client().Post(("/v1/jobs/" + std::to_string(id) + "/retry").c_str(), auth(), "", "application/json");
+  EXPECT_EQ(r->status, 202);
+  ASSERT_TRUE(eventually([&] { return job_state_is(id, "completed"); }, 60s)) << job(id).dump(2);
+}
+
+TEST_F(Cluster, ThreeNodesOneKilledEveryJobCompletesExactlyOnce) {
+  start_coordinator();
+  int victim = start_node("n1");
+  start_node("n2");
+  start_node("n3");
+  constexpr int kJobs = 9;
+  std::vector<int64_t> ids;
+  for (int i = 0; i < kJobs; ++i)
+    ids.push_back(submit(media("480p.mp4").string(), (tmp_ / ("out" + std::to_string(i))).string())["id"]);
+  // Kill n1 while it runs a job.
+  ASSERT_TRUE(eventually([&] {
+    for (auto id : ids) {
+      auto j = job(id);
+      if (j["state"] == "running" && j["node"] == "n1") return true;
+    }
+    return false;
+  }, 60s));
+  kill(victim, SIGKILL);
+  ASSERT_TRUE(eventually([&] {
+    for (auto id : ids)
+      if (!job_state_is(id, "completed")) return false;
+    return true;
+  }, 180s));
+  int retried = 0;
+  for (int i = 0; i < kJobs; ++i) {
+    auto j = job(ids[i]);
+    if (j["attempt"].get<int>() > 1) {
+      ++retried;
+      EXPECT_EQ(j["errors"][0]["error"]["code"], "lease_expired") << j.dump(2);
+      EXPECT_NE(j["node"], "n1");
+    }
+    check_ladder(tmp_ / ("out" + std::to_string(i)), {{{"480p", 854, 480}}, true, 3.0, 1 / 30.0});
+    auto events = client().Get(("/v1/jobs/" + std::to_string(ids[i]) + "/events").c_str(), auth());
+    size_t completes = 0;
+    for (size_t p = events->body.find("event: complete"); p != std::string::npos;
+         p = events->body.find("event: complete", p + 1))
+      ++completes;
+    EXPECT_EQ(completes, 1u) << "job " << ids[i];
+  }
+  EXPECT_GE(retried, 1);
+  auto nodes = nlohmann::json::parse(client().Get("/v1/nodes", auth())->body)["nodes"];
+  EXPECT_EQ(nodes[0]["name"], "n1");
+  EXPECT_EQ(nodes[0]["state"], "lost");
+}
+
+TEST_F(Cluster, PostgresRestartMidJobLosesNothing) {
+  start_coordinator();
+  start_node("n1");
+  int64_t id = submit(media("long.mp4").string(), (tmp_ / "survivor").string())["id"];
+  ASSERT_TRUE(eventually([&] { return job_state_is(id, "running"); }, 30s));
+  ASSERT_EQ(std::system("'" KILN_PG_SCRIPT "' restart '" KILN_PG_DIR "'"), 0);
+  ASSERT_TRUE(eventually([&] { return job_state_is(id, "completed"); }, 120s)) << job(id).dump(2);
+  check_ladder(tmp_ / "survivor", {{{"720p", 1280, 720}, {"480p", 854, 480}}, true, 20.0, 1 / 30.0});
+}
+
+/// A loopback webhook receiver: records every JSON body POSTed to /hook.
+class WebhookReceiver {
+ public:
+  WebhookReceiver() {
+    server_.Post("/hook", [this](const httplib::Request& req, httplib::Response& res) {
+      std::lock_guard lock(mu_);
+      if (fail_next_ > 0) {
+        --fail_next_;
+        res.status = 503;
+        res.set_header("Retry-After", "1");
+        return;
+      }
+      bodies_.push_back(nlohmann::json::parse(req.body));
+    });
+    port_ = server_.bind_to_any_port("127.0.0.1");
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
+  }
+  ~WebhookReceiver() {
+    server_.stop();
+    thread_.join();
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/hook"; }
+  std::vector<nlohmann::json> bodies() {
+    std::lock_guard lock(mu_);
+    return bodies_;
+  }
+  void fail_next(int n) {
+    std::lock_guard lock(mu_);
+    fail_next_ = n;
+  }
+
+ private:
+  httplib::Server server_;
+  int port_ = 0;
+  std::thread thread_;
+  std::mutex mu_;
+  std::vector<nlohmann::json> bodies_;
+  int fail_next_ = 0;
+};
+
+/// Debian's prometheus-alertmanager on a free loopback port.
+class Alertmanager {
+ public:
+  explicit Alertmanager(const fs::path& dir) : port_(free_port()) {
+    write_file(dir / "am.yml", "route:\n  receiver: blackhole\nreceivers:\n  - name: blackhole\n");
+    pid_ = fork();
+    if (pid_ == 0) {
+      std::string log = (dir / "alertmanager.log").string();
+      freopen(log.c_str(), "w", stderr);
+      freopen(log.c_str(), "a", stdout);
+      execlp("prometheus-alertmanager", "prometheus-alertmanager", ("--config.file=" + (dir / "am.yml").string()).c_str(),
+             ("--storage.path=" + (dir / "am-data").string()).c_str(),
+             ("--web.listen-address=127.0.0.1:" + std::to_string(port_)).c_str(), "--cluster.listen-address=",
+             static_cast<char*>(nullptr));
+      _exit(127);
+    }
+  }
+  ~Alertmanager() {
+    kill(pid_, SIGTERM);
+    wait_exit(pid_);
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  bool ready() {
+    httplib::Client c("127.0.0.1", port_);
+    auto r = c.Get("/-/ready");
+    return r && r->status == 200;
+  }
+  /// Active alerts with this alertname.
+  std::vector<nlohmann::json> active(const std::string& alertname) {
+    httplib::Client c("127.0.0.1", port_);
+    auto r = c.Get("/api/v2/alerts?active=true&silenced=false&inhibited=false");
+    std::vector<nlohmann::json> out;
+    if (!r || r->status != 200) return out;
+    for (const auto& a : nlohmann::json::parse(r->body))
+      if (a["labels"].value("alertname", "") == alertname) out.push_back(a);
+    return out;
+  }
+
+ private:
+  int port_;
+  int pid_ = -1;
+};
+
+TEST_F(Cluster, AlertsReachAWebhookAndAlertmanagerAndResolve) {
+  WebhookReceiver hook;
+  hook.fail_next(1);  // the first delivery is refused with Retry-After: retried, not lost
+  Alertmanager am(tmp_.path());
+  ASSERT_TRUE(eventually([&] { return am.ready(); }, 30s)) << read_file(tmp_ / "alertmanager.log");
+  start_coordinator("[[receiver]]\nname = \"ops\"\ntype = \"webhook\"\nurl = \"" + hook.url() +
+                    "\"\nevents = [\"discarded\", \"node_lost\"]\n"
+                    "[[receiver]]\nname = \"am\"\ntype = \"alertmanager\"\nurl = \"" + am.url() +
+                    "\"\nresend_seconds = 1\n");
+  int node = start_node("n1");
+  auto input = tmp_ / "missing.mp4";
+  int64_t id = submit(input.string(), (tmp_ / "o").string())["id"];
+  ASSERT_TRUE(eventually([&] { return job_state_is(id, "discarded"); }, 30s));
+  ASSERT_TRUE(eventually([&] {
+    for (const auto& b : hook.bodies())
+      if (b["kind"] == "discarded" && b["jobId"] == id) return true;
+    return false;
+  }, 30s));
+  ASSERT_TRUE(eventually([&] { return !am.active("KilnJobDiscarded").empty(); }, 30s));
+  EXPECT_EQ(am.active("KilnJobDiscarded")[0]["labels"]["job_id"], std::to_string(id));
+  // The condition clears: the input arrives and the job is retried to completion.
+  fs::copy_file(media("480p.mp4"), input);
+  client().Post(("/v1/jobs/" + std::to_string(id) + "/retry").c_str(), auth(), "", "application/json");
+  ASSERT_TRUE(eventually([&] { return job_state_is(id, "completed"); }, 60s));
+  EXPECT_TRUE(eventually([&] { return am.active("KilnJobDiscarded").empty(); }, 30s));
+  // A lost node fires, and resolves when it comes back.
+  kill(node, SIGKILL);
+  ASSERT_TRUE(eventually([&] { return !am.active("KilnNodeLost").empty(); }, 30s));
+  EXPECT_TRUE(eventually([&] {
+    for (const auto& b : hook.bodies())
+      if (b["kind"] == "node_lost") return true;
+    return false;
+  }, 30s));
+  start_node("n1");
+  EXPECT_TRUE(eventually([&] { return am.active("KilnNodeLost").empty(); }, 30s));
+  size_t discarded_deliveries = 0;
+  for (const auto& b : hook.bodies()) discarded_deliveries += b["kind"] == "discarded";
+  EXPECT_EQ(discarded_deliveries, 1u);  // at least once, and deduplicated: exactly once here
+}
+
+}  // namespace
+}  // namespace kiln::test
