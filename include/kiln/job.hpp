@@ -57,6 +57,7 @@ struct Claim {
   int64_t id = 0;
   int attempt = 0;
   nlohmann::json spec;
+  double queue_wait_seconds = 0;  // from due to claimed
 };
 
 /// The retry delay after failed attempt `attempt` (1-based): base * 2^(attempt-1), capped,

@@ -50,6 +50,9 @@ struct TranscodeRequest {
   /// Called right before the atomic publish; false stops the job (kCancelled) with nothing
   /// published. The node daemon checks here that it still holds the job's lease.
   std::function<bool()> before_publish;
+  /// Called when the ladder starts on a device (`running` true, with its encoder sessions) and
+  /// when it stops there (false): the node's sessions-per-device gauge.
+  std::function<void(const Device& device, int sessions, bool running)> on_device;
   /// Earlier attempts at this job are fenced out: remove what they left half-written.
   bool clear_stale_staging = false;
   const std::atomic<bool>* cancel = nullptr;      // set to stop; the job returns kCancelled

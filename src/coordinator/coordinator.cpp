@@ -65,6 +65,11 @@ void chores(const Config& config, const std::atomic<bool>& stop) {
         metrics::default_registry().counter("kiln_lease_losses_total", "Leases that expired on a node.").counter().inc(*reaped);
       }
       if (store) {
+        auto counts = store->count_by_state();
+        if (counts) {
+          auto& jobs = metrics::default_registry().gauge("kiln_jobs", "Jobs by state.", {"state"});
+          for (const auto& [state, n] : *counts) jobs.gauge({state}).set(static_cast<double>(n));
+        }
         auto lost = store->mark_lost_nodes(config.node_timeout_seconds);
         if (lost) for (const auto& n : *lost) log->warn("node {} lost: no heartbeat for {} s", n, config.node_timeout_seconds);
       }

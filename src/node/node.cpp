@@ -5,6 +5,7 @@
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <list>
 #include <mutex>
@@ -31,6 +32,7 @@ struct RunningJob {
   std::atomic<bool> lost{false};           // the lease is gone: publish nothing, report nothing
   std::atomic<bool> cancel_requested{false};
   std::atomic<bool> done{false};
+  std::chrono::steady_clock::time_point last_status_update = std::chrono::steady_clock::now();
   std::mutex mu;
   nlohmann::json progress = {{"phase", "starting"}};
   std::thread thread;
@@ -205,6 +207,11 @@ class Node {
     req.on_input = [&](const MediaInfo& info) {
       (void)(*store)->set_input_info(j.claim.id, j.claim.attempt, pipeline::input_details(info));
     };
+    req.on_device = [this](const Device& d, int sessions, bool running) {
+      sessions_.gauge({d.backend + ":" + d.id}).inc(running ? sessions : -sessions);
+    };
+    queue_wait_.histogram().observe(j.claim.queue_wait_seconds);
+    const auto quarantined_before = health_.quarantined_devices();
     req.before_publish = [&]() {
       auto hb = (*store)->heartbeat(j.claim.id, j.claim.attempt, {{"phase", "publishing"}, {"percent", 100}},
                                     config_.lease_seconds);
@@ -220,6 +227,7 @@ class Node {
     }
     double seconds = std::chrono::duration<double>(Clock::now() - start).count();
     duration_.histogram().observe(seconds);
+    record_device_events(**store, j, result, quarantined_before);
     if (j.lost) {
       log->warn("job {} attempt {}: lease lost; stopped, nothing published", j.claim.id, j.claim.attempt);
       outcomes_.counter({"lease_lost"}).inc();
@@ -249,6 +257,17 @@ class Node {
     outcomes_.counter({"failed"}).inc();
   }
 
+  /// Fallbacks and new quarantines become events, so alerts and dashboards see them.
+  void record_device_events(store::JobStore& store, const RunningJob& j, const Result<TranscodeResult>& result,
+                            const std::vector<std::string>& quarantined_before) {
+    if (result)
+      for (const auto& why : result->fallbacks)
+        (void)store.add_event(j.claim.id, "fallback", {{"reason", why}, {"node", name()}, {"ranOn", result->backend}});
+    for (const auto& key : health_.quarantined_devices())
+      if (std::find(quarantined_before.begin(), quarantined_before.end(), key) == quarantined_before.end())
+        (void)store.add_event(j.claim.id, "device_quarantined", {{"device", key}, {"node", name()}});
+  }
+
   /// A job's final write must survive a database restart: retried for up to the lease (after
   /// that the reaper hands the job back anyway). Every write is fenced, so a retry is safe.
   template <class F>
@@ -270,6 +289,7 @@ class Node {
       if (!store) store = store::JobStore::connect(config_.database_url);
       if (store) {
         (void)(*store)->node_heartbeat(name(), stop_.load() ? "draining" : "up");
+        double fps_total = 0;
         std::vector<RunningJob*> snapshot;
         {
           std::lock_guard lock(mu_);
@@ -281,7 +301,12 @@ class Node {
             std::lock_guard lock(j->mu);
             progress = j->progress;
           }
+          fps_total += progress.value("fps", 0.0);
           auto hb = (*store)->heartbeat(j->claim.id, j->claim.attempt, progress, config_.lease_seconds);
+          if (hb && hb->owned && Clock::now() - j->last_status_update > std::chrono::seconds(10)) {
+            (void)(*store)->add_event(j->claim.id, "status_update", progress);
+            j->last_status_update = Clock::now();
+          }
           if (!hb) {
             store = store::JobStore::connect(config_.database_url);  // reconnect next round
             break;
@@ -294,6 +319,7 @@ class Node {
             j->cancel = true;
           }
         }
+        fps_.set(fps_total);
         (void)recheck_quarantined_periodically();
       }
       sd_notify(0, "WATCHDOG=1");
@@ -371,6 +397,11 @@ class Node {
   std::thread metrics_thread_;
   metrics::Gauge& running_gauge_ = metrics::default_registry().gauge("kiln_node_running_jobs", "Jobs running on this node.").gauge();
   metrics::Family& outcomes_ = metrics::default_registry().counter("kiln_node_jobs_total", "Job attempts on this node by outcome.", {"outcome"});
+  metrics::Family& sessions_ = metrics::default_registry().gauge(
+      "kiln_device_sessions", "Encoder sessions in use per device (backend:id).", {"device"});
+  metrics::Gauge& fps_ = metrics::default_registry().gauge("kiln_node_encode_fps", "Source frames per second encoded by running jobs.").gauge();
+  metrics::Family& queue_wait_ = metrics::default_registry().histogram(
+      "kiln_job_queue_wait_seconds", "Time from due to claimed.", {0.01, 0.05, 0.1, 0.25, 0.5, 1, 5, 30, 120, 600});
   metrics::Family& duration_ = metrics::default_registry().histogram(
       "kiln_job_duration_seconds", "Wall time of job attempts on this node.", {1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600});
 };

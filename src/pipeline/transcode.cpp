@@ -171,7 +171,10 @@ Result<Attempt> run_on_chain(const TranscodeRequest& req, media::ProbedInput& fi
     cfg.bind_numa = c.bind_numa;
     if (faulty) cfg.fault_at_frame = fault->at_frame;
     input->consumed = true;
+    const int sessions = static_cast<int>(plan.size());
+    if (req.on_device) req.on_device(c.device, sessions, true);
     auto run = pipeline::run_ladder(cfg);
+    if (req.on_device) req.on_device(c.device, sessions, false);
     if (run) return Attempt{std::move(recipe).value(), std::move(staging).value(), std::move(run).value()};
     last = run.status();
     if (!is_device_failure(last.code()) || i + 1 == chain.size()) return last;

@@ -60,7 +60,7 @@ std::string text_array(const std::vector<std::string>& items) {
 }
 
 /// The outbox row for a state change, in the caller's transaction.
-void add_event(pqxx::work& tx, int64_t job_id, const std::string& kind, const nlohmann::json& payload) {
+void add_tx_event(pqxx::work& tx, int64_t job_id, const std::string& kind, const nlohmann::json& payload) {
   tx.exec_params("INSERT INTO kiln_events (job_id, kind, payload) VALUES ($1, $2, $3::jsonb)",
                  job_id, kind, payload.dump());
   tx.exec_params("SELECT pg_notify('kiln_events', $1)", std::to_string(job_id));
@@ -152,7 +152,7 @@ Result<JobStore::Submitted> JobStore::submit(const NewJob& job) {
         job.delay_seconds, job.priority, job.queue, job.max_attempts, job.idempotency_key,
         job.spec.dump());
     Job created = job_from_row(r[0]);
-    add_event(tx, created.id, "submitted", {{"state", state_name(created.state)}});
+    add_tx_event(tx, created.id, "submitted", {{"state", state_name(created.state)}});
     tx.exec_params("SELECT pg_notify('kiln_jobs', $1)", created.queue);
     return Submitted{created, true};
   });
@@ -168,11 +168,12 @@ Result<std::optional<Claim>> JobStore::claim(const std::string& node, const std:
         "UPDATE kiln_jobs j SET state = 'running', attempt = j.attempt + 1, node = $1, "
         "attempted_at = now(), heartbeat_at = now(), cancel_requested = false, "
         "lease_expires_at = now() + make_interval(secs => $3) FROM next WHERE j.id = next.id "
-        "RETURNING j.id, j.attempt, j.spec::text",
+        "RETURNING j.id, j.attempt, j.spec::text, extract(epoch FROM now() - greatest(j.scheduled_at, j.created_at))",
         node, text_array(queues), lease_seconds);
     if (r.empty()) return std::nullopt;
-    Claim c{r[0][0].as<int64_t>(), r[0][1].as<int>(), nlohmann::json::parse(r[0][2].c_str())};
-    add_event(tx, c.id, "progressing", {{"node", node}, {"attempt", c.attempt}});
+    Claim c{r[0][0].as<int64_t>(), r[0][1].as<int>(), nlohmann::json::parse(r[0][2].c_str()),
+            r[0][3].as<double>()};
+    add_tx_event(tx, c.id, "progressing", {{"node", node}, {"attempt", c.attempt}});
     return c;
   });
 }
@@ -197,7 +198,7 @@ Result<bool> JobStore::set_input_info(int64_t id, int attempt, const nlohmann::j
     auto r = tx.exec_params("UPDATE kiln_jobs SET input_info = $3::jsonb WHERE id = $1 AND attempt = $2 "
                             "AND state = 'running' RETURNING id", id, attempt, info.dump());
     if (r.empty()) return false;
-    add_event(tx, id, "input_information", info);
+    add_tx_event(tx, id, "input_information", info);
     return true;
   });
 }
@@ -209,7 +210,7 @@ Result<bool> JobStore::complete(int64_t id, int attempt, const nlohmann::json& o
         "lease_expires_at = NULL WHERE id = $1 AND attempt = $2 AND state = 'running' RETURNING id",
         id, attempt, output.dump());
     if (r.empty()) return false;
-    add_event(tx, id, "complete", output);
+    add_tx_event(tx, id, "complete", output);
     return true;
   });
 }
@@ -233,7 +234,7 @@ Result<std::optional<JobState>> JobStore::fail(int64_t id, int attempt, const nl
     nlohmann::json payload = entry;
     payload["state"] = discard ? "discarded" : "retryable";
     if (!discard) payload["retryInSeconds"] = delay;
-    add_event(tx, id, discard ? "discarded" : "error", payload);
+    add_tx_event(tx, id, discard ? "discarded" : "error", payload);
     return discard ? JobState::kDiscarded : JobState::kRetryable;
   });
 }
@@ -244,7 +245,7 @@ Result<bool> JobStore::acknowledge_cancel(int64_t id, int attempt) {
                             "lease_expires_at = NULL WHERE id = $1 AND attempt = $2 AND state = 'running' "
                             "RETURNING id", id, attempt);
     if (r.empty()) return false;
-    add_event(tx, id, "cancelled", {{"attempt", attempt}});
+    add_tx_event(tx, id, "cancelled", {{"attempt", attempt}});
     return true;
   });
 }
@@ -255,7 +256,7 @@ Result<bool> JobStore::cancel(int64_t id) {
         "UPDATE kiln_jobs SET state = 'cancelled', finalized_at = now() WHERE id = $1 AND state IN "
         "('pending','scheduled','available','retryable') RETURNING id", id);
     if (!queued.empty()) {
-      add_event(tx, id, "cancelled", nlohmann::json::object());
+      add_tx_event(tx, id, "cancelled", nlohmann::json::object());
       return true;
     }
     auto running = tx.exec_params("UPDATE kiln_jobs SET cancel_requested = true WHERE id = $1 AND "
@@ -273,7 +274,7 @@ Result<bool> JobStore::retry(int64_t id) {
         "max_attempts = greatest(max_attempts, attempt + 1), cancel_requested = false "
         "WHERE id = $1 AND state IN ('discarded','cancelled') RETURNING queue", id);
     if (r.empty()) return false;
-    add_event(tx, id, "retried", nlohmann::json::object());
+    add_tx_event(tx, id, "retried", nlohmann::json::object());
     tx.exec_params("SELECT pg_notify('kiln_jobs', $1)", r[0][0].c_str());
     return true;
   });
@@ -313,6 +314,24 @@ Result<std::vector<Event>> JobStore::events(int64_t job_id, int64_t after_event_
   });
 }
 
+Status JobStore::add_event(int64_t job_id, const std::string& kind, const nlohmann::json& payload) {
+  return impl_->run("add_event", [&](pqxx::work& tx) {
+    tx.exec_params("INSERT INTO kiln_events (job_id, kind, payload) VALUES (nullif($1, 0), $2, $3::jsonb)",
+                   job_id, kind, payload.dump());
+    return 0;
+  }).status();
+}
+
+Result<std::vector<std::pair<std::string, int64_t>>> JobStore::count_by_state() {
+  return impl_->run("count_by_state", [&](pqxx::work& tx) {
+    auto r = tx.exec("SELECT s::text, (SELECT count(*) FROM kiln_jobs WHERE state = s) "
+                     "FROM unnest(enum_range(NULL::kiln_job_state)) s");
+    std::vector<std::pair<std::string, int64_t>> out;
+    for (const auto& row : r) out.emplace_back(row[0].c_str(), row[1].as<int64_t>());
+    return out;
+  });
+}
+
 Result<int> JobStore::reap_expired_leases(double unit) {
   return impl_->run("reap", [&](pqxx::work& tx) {
     auto r = tx.exec_params(
@@ -326,7 +345,7 @@ Result<int> JobStore::reap_expired_leases(double unit) {
         "WHERE state = 'running' AND lease_expires_at < now() RETURNING id, state::text, node, attempt",
         retry_policy.base_seconds, retry_policy.jitter, unit);
     for (const auto& row : r)
-      add_event(tx, row[0].as<int64_t>(), row[1].as<std::string>() == "discarded" ? "discarded" : "error",
+      add_tx_event(tx, row[0].as<int64_t>(), row[1].as<std::string>() == "discarded" ? "discarded" : "error",
                 {{"attempt", row[3].as<int>()}, {"state", row[1].c_str()},
                  {"error", {{"code", "lease_expired"}, {"node", row[2].is_null() ? "" : row[2].c_str()}}}});
     if (!r.empty()) tx.exec("SELECT pg_notify('kiln_jobs', 'reaped')");

@@ -81,6 +81,12 @@ class JobStore {
   Result<std::vector<Job>> list(std::optional<JobState> state, int limit, int64_t after_id);
   Result<std::vector<Event>> events(int64_t job_id, int64_t after_event_id);
 
+  /// Records an event for a job (fallback, device_quarantined, status_update); job_id 0 for
+  /// node-level events.
+  Status add_event(int64_t job_id, const std::string& kind, const nlohmann::json& payload);
+  /// How many jobs are in each state (for the jobs-by-state gauge).
+  Result<std::vector<std::pair<std::string, int64_t>>> count_by_state();
+
   /// Leader chore: running jobs whose lease expired become retryable (or discarded when out
   /// of attempts). Returns how many.
   Result<int> reap_expired_leases(double unit);

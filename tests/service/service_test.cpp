@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -103,11 +104,12 @@ class Cluster : public ::testing::Test {
   }
 
   /// Starts a node daemon; returns its pid once it says it is ready.
-  int start_node(const std::string& name, int max_jobs = 1) {
+  int start_node(const std::string& name, int max_jobs = 1, int metrics_port = 0) {
     fs::path cfg = tmp_ / (name + ".toml");
+    std::string metrics = metrics_port ? "metrics_listen = \"127.0.0.1:" + std::to_string(metrics_port) + "\"\n" : "";
     write_file(cfg, "[database]\nurl = \"" + url_ + "\"\n[node]\nname = \"" + name + "\"\nmax_jobs = " +
                         std::to_string(max_jobs) + "\nlease_seconds = 3\nheartbeat_seconds = 0.5\n"
-                        "retry_base_seconds = 1\ndrain_seconds = 30\n");
+                        "retry_base_seconds = 1\ndrain_seconds = 30\n" + metrics);
     fs::path logs = tmp_ / name;
     fs::create_directories(logs);
     int pid = spawn_kiln({"node", "--config", cfg.string()}, logs);
@@ -118,6 +120,13 @@ class Cluster : public ::testing::Test {
   }
 
   RunResult run_kiln_env(const std::vector<std::string>& args) { return run_kiln(args); }
+  RunResult run_shell(const std::string& cmd) {
+    RunResult r;
+    std::string out = (tmp_ / "shell.out").string();
+    r.exit_code = WEXITSTATUS(std::system((cmd + " > '" + out + "' 2>&1").c_str()));
+    r.out = read_file(out);
+    return r;
+  }
 
   httplib::Client client() {
     httplib::Client c("127.0.0.1", port_);
@@ -205,6 +214,47 @@ TEST_F(Cluster, AJobRunsToAPublishedLadderWithLiveEvents) {
     EXPECT_NE(events->body.find(kind), std::string::npos) << kind << "\n" << events->body;
 }
 
+TEST_F(Cluster, MetricsOfNodeAndCoordinatorPassPromtool) {
+  start_coordinator();
+  int metrics_port = free_port();
+  start_node("n1", 1, metrics_port);
+  int64_t id = submit(media("480p.mp4").string(), (tmp_ / "m").string())["id"];
+  ASSERT_TRUE(eventually([&] { return job_state_is(id, "completed"); }, 60s));
+  httplib::Client node_client("127.0.0.1", metrics_port);
+  auto node_metrics = node_client.Get("/metrics");
+  ASSERT_TRUE(node_metrics);
+  for (const char* m : {"kiln_node_jobs_total{outcome=\"completed\"} 1", "kiln_job_duration_seconds_bucket",
+                        "kiln_job_queue_wait_seconds_count 1", "kiln_device_sessions{device=\"software:cpu\"} 0",
+                        "kiln_node_encode_fps"})
+    EXPECT_NE(node_metrics->body.find(m), std::string::npos) << m << "\n" << node_metrics->body;
+  ASSERT_TRUE(eventually([&] {
+    return client().Get("/metrics")->body.find("kiln_jobs{state=\"completed\"} 1") != std::string::npos;
+  }, 10s));
+  for (const auto& [who, text] : {std::pair{"node", node_metrics->body}, std::pair{"coordinator", client().Get("/metrics")->body}}) {
+    write_file(tmp_ / "metrics.txt", text);
+    RunResult check = run_shell("promtool check metrics < '" + (tmp_ / "metrics.txt").string() + "'");
+    EXPECT_EQ(check.exit_code, 0) << who << ": " << check.out << check.err;
+  }
+}
+
+TEST_F(Cluster, CliSubmitsWaitsAndLists) {
+  start_coordinator();
+  start_node("n1");
+  setenv("KILN_API", ("http://127.0.0.1:" + std::to_string(port_)).c_str(), 1);
+  setenv("KILN_TOKEN", admin_token_.c_str(), 1);
+  RunResult r = run_kiln({"submit", media("480p.mp4").string(), "-o", (tmp_ / "cli-out").string(), "--wait", "--json"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["status"], "COMPLETE");
+  RunResult list = run_kiln({"jobs", "--state", "completed"});
+  EXPECT_NE(list.out.find("COMPLETE"), std::string::npos) << list.out;
+  RunResult bad = run_kiln({"submit", media("480p.mp4").string(), "-o", (tmp_ / "x").string(), "--ladder", "7p?"});
+  EXPECT_EQ(bad.exit_code, 2) << bad.err;  // the API's 400 is a usage error
+  EXPECT_NE(bad.err.find("ladder"), std::string::npos) << bad.err;
+  unsetenv("KILN_API");
+  unsetenv("KILN_TOKEN");
+}
+
 TEST_F(Cluster, CancellingARunningJobStopsItAndPublishesNothing) {
   start_coordinator();
   start_node("n1");
@@ -240,7 +290,7 @@ TEST_F(Cluster, ThreeNodesOneKilledEveryJobCompletesExactlyOnce) {
   int victim = start_node("n1");
   start_node("n2");
   start_node("n3");
-  constexpr int kJobs = 9;
+  constexpr int kJobs = 30;
   std::vector<int64_t> ids;
   for (int i = 0; i < kJobs; ++i)
     ids.push_back(submit(media("480p.mp4").string(), (tmp_ / ("out" + std::to_string(i))).string())["id"]);
@@ -257,7 +307,7 @@ TEST_F(Cluster, ThreeNodesOneKilledEveryJobCompletesExactlyOnce) {
     for (auto id : ids)
       if (!job_state_is(id, "completed")) return false;
     return true;
-  }, 180s));
+  }, 280s));
   int retried = 0;
   for (int i = 0; i < kJobs; ++i) {
     auto j = job(ids[i]);
@@ -380,6 +430,8 @@ TEST_F(Cluster, AlertsReachAWebhookAndAlertmanagerAndResolve) {
   ASSERT_TRUE(eventually([&] { return am.ready(); }, 30s)) << read_file(tmp_ / "alertmanager.log");
   start_coordinator("[[receiver]]\nname = \"ops\"\ntype = \"webhook\"\nurl = \"" + hook.url() +
                     "\"\nevents = [\"discarded\", \"node_lost\"]\n"
+                    "[[receiver]]\nname = \"chat\"\ntype = \"slack\"\nurl = \"" + hook.url() +
+                    "\"\nevents = [\"discarded\"]\n"
                     "[[receiver]]\nname = \"am\"\ntype = \"alertmanager\"\nurl = \"" + am.url() +
                     "\"\nresend_seconds = 1\n");
   int node = start_node("n1");
@@ -388,7 +440,7 @@ TEST_F(Cluster, AlertsReachAWebhookAndAlertmanagerAndResolve) {
   ASSERT_TRUE(eventually([&] { return job_state_is(id, "discarded"); }, 30s));
   ASSERT_TRUE(eventually([&] {
     for (const auto& b : hook.bodies())
-      if (b["kind"] == "discarded" && b["jobId"] == id) return true;
+      if (b.value("kind", "") == "discarded" && b.value("jobId", int64_t{0}) == id) return true;
     return false;
   }, 30s));
   ASSERT_TRUE(eventually([&] { return !am.active("KilnJobDiscarded").empty(); }, 30s));
@@ -403,14 +455,18 @@ TEST_F(Cluster, AlertsReachAWebhookAndAlertmanagerAndResolve) {
   ASSERT_TRUE(eventually([&] { return !am.active("KilnNodeLost").empty(); }, 30s));
   EXPECT_TRUE(eventually([&] {
     for (const auto& b : hook.bodies())
-      if (b["kind"] == "node_lost") return true;
+      if (b.value("kind", "") == "node_lost") return true;
     return false;
   }, 30s));
   start_node("n1");
   EXPECT_TRUE(eventually([&] { return am.active("KilnNodeLost").empty(); }, 30s));
-  size_t discarded_deliveries = 0;
-  for (const auto& b : hook.bodies()) discarded_deliveries += b["kind"] == "discarded";
+  size_t discarded_deliveries = 0, slack_messages = 0;
+  for (const auto& b : hook.bodies()) {
+    discarded_deliveries += b.value("kind", "") == "discarded";
+    slack_messages += b.value("text", "").find("discarded: job " + std::to_string(id)) != std::string::npos;
+  }
   EXPECT_EQ(discarded_deliveries, 1u);  // at least once, and deduplicated: exactly once here
+  EXPECT_EQ(slack_messages, 1u);
 }
 
 }  // namespace
