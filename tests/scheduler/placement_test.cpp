@@ -170,3 +170,26 @@ TEST(NodeConfig, RulesMatchOnEveryKeyGiven) {
 
 }  // namespace
 }  // namespace kiln::scheduler
+
+#include "coordinator/config.hpp"
+
+namespace kiln::coordinator {
+namespace {
+
+TEST(CoordinatorConfig, ShippedExampleParses) {
+  auto c = load_config(std::string(KILN_SOURCE_DIR) + "/config/coordinator.toml");
+  ASSERT_TRUE(c.is_ok()) << c.status().to_string();
+  EXPECT_EQ(c->listen_port, 8080);
+  ASSERT_EQ(c->receivers.size(), 3u);
+  EXPECT_EQ(c->receivers[2].type, "alertmanager");
+}
+
+TEST(CoordinatorConfig, ErrorsNameTheReceiver) {
+  auto c = parse_config("[database]\nurl = \"postgresql://x\"\n[[receiver]]\nname = \"a\"\ntype = \"pager\"\nurl = \"http://x\"\n", "c.toml");
+  ASSERT_FALSE(c.is_ok());
+  EXPECT_NE(c.status().message().find("c.toml: [[receiver]] #1: type = 'pager'"), std::string::npos) << c.status().message();
+  EXPECT_FALSE(parse_config("[api]\nlisten = \"x:1\"\n", "c.toml").is_ok());  // no database
+}
+
+}  // namespace
+}  // namespace kiln::coordinator
