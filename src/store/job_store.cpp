@@ -63,7 +63,6 @@ std::string text_array(const std::vector<std::string>& items) {
 void add_tx_event(pqxx::work& tx, int64_t job_id, const std::string& kind, const nlohmann::json& payload) {
   tx.exec_params("INSERT INTO kiln_events (job_id, kind, payload) VALUES ($1, $2, $3::jsonb)",
                  job_id, kind, payload.dump());
-  tx.exec_params("SELECT pg_notify('kiln_events', $1)", std::to_string(job_id));
 }
 
 }  // namespace
