@@ -16,6 +16,7 @@
 #include "kiln/pipeline.hpp"
 #include "kiln/topology.hpp"
 #include "log.hpp"
+#include "node/hotplug.hpp"
 #include "metrics/registry.hpp"
 #include "pipeline/result_json.hpp"
 #include "scheduler/device_health.hpp"
@@ -83,16 +84,19 @@ class Node {
     auto log = logger("node");
     auto topology = load_topology("");
     if (!topology) return fail_start(topology.status());
-    devices_ = discover_devices(*topology);
+    auto discovered = std::make_shared<const std::vector<Device>>(discover_devices(*topology));
+    set_devices(discovered);
     max_jobs_ = config_.max_jobs;
     if (max_jobs_ <= 0) {
-      for (const auto& d : devices_) if (d.usable && d.backend != "software" && !d.cpu_emulated) ++max_jobs_;
+      for (const auto& d : *discovered) if (d.usable && d.backend != "software" && !d.cpu_emulated) ++max_jobs_;
       max_jobs_ += config_.software_slots >= 0 ? config_.software_slots : std::max(1, topology->pus / 4);
     }
     auto store = store::JobStore::connect(config_.database_url);
     if (!store) return fail_start(store.status());
     store_ = std::move(store).value();
-    if (auto st = store_->register_node(name(), devices_json(devices_), max_jobs_); !st.is_ok()) return fail_start(st);
+    if (auto st = store_->register_node(name(), devices_json(*devices()), max_jobs_); !st.is_ok()) return fail_start(st);
+    if (auto st = hotplug_.start(); !st.is_ok())
+      log->warn("hotplug: {}; devices added later need a restart", st.message());
     auto listener = store::JobStore::connect(config_.database_url);
     if (!listener) return fail_start(listener.status());
     listener_ = std::move(listener).value();
@@ -100,7 +104,7 @@ class Node {
     (void)listener_->listen("kiln_cancel");
     start_metrics_server();
     log->info("node {} up: {} job slot(s), queues {}, {} device(s)", name(), max_jobs_,
-              fmt::join(config_.queues, ","), devices_.size());
+              fmt::join(config_.queues, ","), devices()->size());
     sd_notify(0, "READY=1");
     if (on_ready) on_ready();
     std::thread beat([this] { heartbeat_loop(); });
@@ -195,7 +199,8 @@ class Node {
     req.clear_stale_staging = j.claim.attempt > 1;
     req.backend = spec.value("backend", "auto");
     req.device = spec.value("device", "");
-    req.devices = &devices_;
+    const auto devices_now = devices();  // this job's view, even if discovery runs again
+    req.devices = devices_now.get();
     req.health = &health_;
     req.node_config = &config_;
     req.cancel = &j.cancel;
@@ -320,6 +325,7 @@ class Node {
           }
         }
         fps_.set(fps_total);
+        rediscover_on_hotplug(**store);
         (void)recheck_quarantined_periodically();
       }
       sd_notify(0, "WATCHDOG=1");
@@ -334,10 +340,31 @@ class Node {
     while (!beats_stop_.load() && Clock::now() < until) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
 
+  std::shared_ptr<const std::vector<Device>> devices() {
+    std::lock_guard lock(devices_mu_);
+    return devices_;
+  }
+  void set_devices(std::shared_ptr<const std::vector<Device>> d) {
+    std::lock_guard lock(devices_mu_);
+    devices_ = std::move(d);
+  }
+
+  /// A DRM device came, went or changed: discovery again, and the new list registered.
+  void rediscover_on_hotplug(store::JobStore& store) {
+    std::string what;
+    if (!hotplug_.changed(&what)) return;
+    auto topology = load_topology("");
+    if (!topology) return;
+    auto found = std::make_shared<const std::vector<Device>>(discover_devices(*topology));
+    logger("node")->warn("hotplug ({}): rediscovered {} device(s)", what, found->size());
+    set_devices(found);
+    (void)store.register_node(name(), devices_json(*found), max_jobs_);
+  }
+
   bool recheck_quarantined_periodically() {
     if (Clock::now() - last_recheck_ < std::chrono::seconds(60)) return false;
     last_recheck_ = Clock::now();
-    return scheduler::recheck_quarantined(health_, devices_) > 0;
+    return scheduler::recheck_quarantined(health_, *devices()) > 0;
   }
 
   /// SIGTERM: no new claims; running jobs get drain_seconds to finish, then are cancelled and
@@ -385,7 +412,9 @@ class Node {
   const std::atomic<bool>& stop_;
   std::atomic<bool> beats_stop_{false};
   std::atomic<bool> stop_hard_{false};
-  std::vector<Device> devices_;
+  std::mutex devices_mu_;
+  std::shared_ptr<const std::vector<Device>> devices_;
+  HotplugMonitor hotplug_;
   int max_jobs_ = 1;
   std::unique_ptr<store::JobStore> store_, listener_;
   std::mutex mu_;
