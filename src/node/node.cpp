@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
 #include <list>
 #include <mutex>
 #include <random>
@@ -111,6 +112,7 @@ class Node {
     claim_loop();
     drain();
     beats_stop_ = true;
+    poke_heartbeat();
     beat.join();
     if (metrics_server_) {
       metrics_server_->stop();
@@ -147,7 +149,9 @@ class Node {
   void claim_loop() {
     while (!stop_.load()) {
       if (static_cast<int>(running()) >= max_jobs_) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        // Full: still listen, so a cancel NOTIFY reaches the running job at once.
+        auto woke = listener_->wait_notification(0.1);
+        if (woke && *woke) poke_heartbeat();
         continue;
       }
       auto c = store_->claim(name(), config_.queues, config_.lease_seconds);
@@ -163,6 +167,7 @@ class Node {
       // Idle: a NOTIFY on submit wakes us; the timeout is the poll fallback.
       auto woke = listener_->wait_notification(2.0);
       if (!woke) std::this_thread::sleep_for(std::chrono::milliseconds(500));
+      else if (*woke) poke_heartbeat();
     }
   }
 
@@ -333,11 +338,20 @@ class Node {
     }
   }
 
+  /// Waits for the next beat, or less when a NOTIFY (a cancel, say) asks for one now.
   void wait_beat() {
-    // A cancel NOTIFY would be faster than the next beat, but the listener belongs to the claim
-    // loop; heartbeat_seconds (2 s by default) bounds how long a cancelled job runs on.
     auto until = Clock::now() + std::chrono::milliseconds(static_cast<int64_t>(config_.heartbeat_seconds * 1000));
-    while (!beats_stop_.load() && Clock::now() < until) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    std::unique_lock lock(beat_mu_);
+    beat_cv_.wait_until(lock, until, [&] { return beats_stop_.load() || beat_now_; });
+    beat_now_ = false;
+  }
+
+  void poke_heartbeat() {
+    {
+      std::lock_guard lock(beat_mu_);
+      beat_now_ = true;
+    }
+    beat_cv_.notify_all();
   }
 
   std::shared_ptr<const std::vector<Device>> devices() {
@@ -412,6 +426,9 @@ class Node {
   const std::atomic<bool>& stop_;
   std::atomic<bool> beats_stop_{false};
   std::atomic<bool> stop_hard_{false};
+  std::mutex beat_mu_;
+  std::condition_variable beat_cv_;
+  bool beat_now_ = false;
   std::mutex devices_mu_;
   std::shared_ptr<const std::vector<Device>> devices_;
   HotplugMonitor hotplug_;

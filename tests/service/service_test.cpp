@@ -13,6 +13,7 @@
 #include <chrono>
 #include <fstream>
 #include <functional>
+#include <iostream>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -74,6 +75,13 @@ class Cluster : public ::testing::Test {
       kill(pid, SIGKILL);
       wait_exit(pid);
     }
+    if (HasFailure())  // what the services said, for a failure seen only in CI
+      for (const auto& e : fs::directory_iterator(tmp_.path()))
+        if (fs::exists(e.path() / "stderr")) {
+          std::string log = read_file(e.path() / "stderr");
+          std::cerr << "---- " << e.path().filename() << " stderr (last 4 KiB) ----\n"
+                    << log.substr(log.size() > 4096 ? log.size() - 4096 : 0) << "\n";
+        }
     try {
       admin("DROP DATABASE IF EXISTS " + db_name_ + " WITH (FORCE)");
     } catch (...) {
