@@ -103,6 +103,8 @@ struct TranscodeResult {
   int64_t frames = 0;
   int corrupt_packets = 0;
   double elapsed_seconds = 0;
+  /// Wall time per stage summed over pipeline threads: decode, scale, encode, package.
+  double decode_seconds = 0, scale_seconds = 0, encode_seconds = 0, package_seconds = 0;
 };
 
 /// Runs one job to completion. On any failure (including cancellation) nothing is published

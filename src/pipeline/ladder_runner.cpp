@@ -35,6 +35,25 @@ constexpr double kKeyframeEpsilon = 1e-3;  // same tolerance as the segmenter's 
 constexpr auto kProgressInterval = std::chrono::milliseconds(250);
 constexpr double kCascadeRatio = 1.25;
 
+/// Per-stage wall time, accumulated by every pipeline thread.
+struct StageClocks {
+  std::atomic<int64_t> decode{0}, scale{0}, encode{0}, package{0};
+};
+
+/// Adds the time from construction to destruction to one stage's clock.
+class StageTimer {
+ public:
+  explicit StageTimer(std::atomic<int64_t>& clock) : clock_(clock), start_(Clock::now()) {}
+  ~StageTimer() {
+    clock_.fetch_add(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start_).count(),
+                     std::memory_order_relaxed);
+  }
+
+ private:
+  std::atomic<int64_t>& clock_;
+  Clock::time_point start_;
+};
+
 /// The first error any thread met; once set, every thread winds down.
 class JobState {
  public:
@@ -73,6 +92,7 @@ struct WorkerContext {
   AVRational frame_rate;
   package::SharedTimeline* timeline;
   JobState* job;
+  StageClocks* clocks;
 };
 
 class RenditionWorker {
@@ -99,7 +119,10 @@ class RenditionWorker {
       if (ctx_.job->aborted()) return Status::ok();
       AVFrame* frame = item->get();
       if (!chain_ || !chain_->input().same_picture(frame)) KILN_RETURN_IF_ERROR(rebuild_chain(frame));
-      KILN_RETURN_IF_ERROR(chain_->push(frame));
+      {
+        StageTimer t(ctx_.clocks->scale);
+        KILN_RETURN_IF_ERROR(chain_->push(frame));
+      }
       KILN_RETURN_IF_ERROR(drain_chain());
     }
     if (ctx_.job->aborted()) return Status::ok();
@@ -128,7 +151,11 @@ class RenditionWorker {
 
   Status drain_chain() {
     for (;;) {
-      auto got = chain_->pull(scaled_.get());
+      Result<bool> got = false;
+      {
+        StageTimer t(ctx_.clocks->scale);
+        got = chain_->pull(scaled_.get());
+      }
       if (!got) return got.status();
       if (!*got) return Status::ok();
       for (Rendition* child : r_.children) {
@@ -186,13 +213,21 @@ class RenditionWorker {
       r_.frames.fetch_add(1, std::memory_order_relaxed);
       r_.media_seconds.store(t, std::memory_order_relaxed);
     }
-    int ret = avcodec_send_frame(encoder_.get(), frame);
+    int ret = 0;
+    {
+      StageTimer t(ctx_.clocks->encode);
+      ret = avcodec_send_frame(encoder_.get(), frame);
+    }
     if (ret < 0 && ret != AVERROR_EOF)
       return av::to_status(ret, Code::kInternal, fmt::format("encoding {}", r_.plan.spec.name));
     for (;;) {
-      ret = avcodec_receive_packet(encoder_.get(), packet_.get());
+      {
+        StageTimer t(ctx_.clocks->encode);
+        ret = avcodec_receive_packet(encoder_.get(), packet_.get());
+      }
       if (ret == AVERROR(EAGAIN) || ret == AVERROR_EOF) return Status::ok();
       AV_TRY(ret, Code::kInternal, fmt::format("encoding {}", r_.plan.spec.name));
+      StageTimer t(ctx_.clocks->package);
       KILN_RETURN_IF_ERROR(r_.writer->write(packet_.get()));
     }
   }
@@ -267,8 +302,8 @@ class ProgressTicker {
 class Decoder {
  public:
   Decoder(const RunnerConfig& cfg, std::vector<std::unique_ptr<Rendition>>& renditions,
-          JobState& job)
-      : cfg_(cfg), renditions_(renditions), job_(job) {}
+          JobState& job, StageClocks* clocks)
+      : cfg_(cfg), renditions_(renditions), job_(job), clocks_(clocks) {}
 
   Status open(package::SharedTimeline* timeline) {
     AVFormatContext* fmt = cfg_.input->format.get();
@@ -423,7 +458,11 @@ class Decoder {
   }
 
   Status decode(const AVPacket* pkt) {
-    int ret = avcodec_send_packet(dec_.get(), pkt);
+    int ret = 0;
+    {
+      StageTimer t(clocks_->decode);  // the codec's own time, not waits on full queues
+      ret = avcodec_send_packet(dec_.get(), pkt);
+    }
     if (ret == AVERROR_INVALIDDATA) {
       ++corrupt_;
       return Status::ok();
@@ -431,7 +470,10 @@ class Decoder {
     if (ret < 0 && ret != AVERROR_EOF)
       return av::to_status(ret, Code::kInputUndecodable, "decoding video");
     for (;;) {
-      ret = avcodec_receive_frame(dec_.get(), frame_.get());
+      {
+        StageTimer t(clocks_->decode);
+        ret = avcodec_receive_frame(dec_.get(), frame_.get());
+      }
       if (ret == AVERROR(EAGAIN) || ret == AVERROR_EOF) return Status::ok();
       if (ret == AVERROR_INVALIDDATA) {
         ++corrupt_;
@@ -497,6 +539,7 @@ class Decoder {
   const RunnerConfig& cfg_;
   std::vector<std::unique_ptr<Rendition>>& renditions_;
   JobState& job_;
+  StageClocks* clocks_;
   AVStream* vst_ = nullptr;
   av::CodecContextPtr dec_;
   std::optional<media::FilterChain> pre_;
@@ -575,9 +618,10 @@ Result<RunnerOutput> run_ladder(const RunnerConfig& config) {
   package::SharedTimeline timeline(static_cast<int>(renditions.size()) + (has_audio ? 1 : 0));
 
   bind_thread(config);  // the decode thread is the caller's: a job runs on a thread of its own
-  Decoder decoder(config, renditions, job);
+  StageClocks clocks;
+  Decoder decoder(config, renditions, job, &clocks);
   KILN_RETURN_IF_ERROR(decoder.open(&timeline));
-  WorkerContext ctx{&config, decoder.time_base(), decoder.frame_rate(), &timeline, &job};
+  WorkerContext ctx{&config, decoder.time_base(), decoder.frame_rate(), &timeline, &job, &clocks};
   plan_cascade(renditions);
   for (auto& r : renditions) {
     r->thread = std::thread([&r, &ctx, &job, &config] {
@@ -621,6 +665,8 @@ Result<RunnerOutput> run_ladder(const RunnerConfig& config) {
     out.presentation.audio = package::AudioTrack{aw->summary(), enc->ch_layout.nb_channels,
                                                  enc->sample_rate};
   }
+  auto secs = [](const std::atomic<int64_t>& ns) { return ns.load() / 1e9; };
+  out.stages = {secs(clocks.decode), secs(clocks.scale), secs(clocks.encode), secs(clocks.package)};
   out.frames = decoder.frames();
   out.corrupt_packets = decoder.corrupt();
   out.dropped_frames = decoder.dropped();

@@ -28,12 +28,21 @@ struct RunnerConfig {
   int bind_numa = -1;    // fault injection (KILN_FAULT): fail each rendition at frame N
 };
 
+/// Wall time spent in each stage, summed over the threads that run it (seconds).
+struct StageSeconds {
+  double decode = 0;   // demux, decode, shared pre-processing
+  double scale = 0;    // per-rendition filter chains
+  double encode = 0;   // encoders (including waits on their own threads)
+  double package = 0;  // CMAF segmenting
+};
+
 struct RunnerOutput {
   package::Presentation presentation;
   int64_t frames = 0;             // source frames decoded
   int corrupt_packets = 0;
   int dropped_frames = 0;         // frames with timestamps that went backwards
   std::vector<std::string> warnings;
+  StageSeconds stages;
 };
 
 /// Runs the whole ladder. Fails with the first error any thread met, or kCancelled.

@@ -99,6 +99,8 @@ nlohmann::json result_json(const TranscodeResult& r) {
         {"framesDecoded", r.frames},
         {"corruptPacketsSkipped", r.corrupt_packets},
         {"elapsedSeconds", r.elapsed_seconds},
+        {"stageSeconds", {{"decode", r.decode_seconds}, {"scale", r.scale_seconds},
+                          {"encode", r.encode_seconds}, {"package", r.package_seconds}}},
         {"warnings", warnings}}},
   };
 }

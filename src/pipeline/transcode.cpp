@@ -88,6 +88,10 @@ TranscodeResult describe(const media::ProbedInput& input, const pipeline::Runner
   r.warnings = input.warnings;
   r.warnings.insert(r.warnings.end(), run.warnings.begin(), run.warnings.end());
   r.frames = run.frames;
+  r.decode_seconds = run.stages.decode;
+  r.scale_seconds = run.stages.scale;
+  r.encode_seconds = run.stages.encode;
+  r.package_seconds = run.stages.package;
   r.corrupt_packets = run.corrupt_packets;
   return r;
 }
