@@ -14,5 +14,7 @@ std::function<int()> add_devices(CLI::App& app);
 std::function<int()> add_services(CLI::App& app);
 /// Registers `kiln submit`, `kiln jobs`, `kiln cancel`, `kiln retry` (HTTP API clients).
 std::function<int()> add_client(CLI::App& app);
+/// Registers `kiln bench` (bench/bench_cmd.cpp); argv is recorded in the report.
+std::function<int()> add_bench(CLI::App& app, int argc, char** argv);
 
 }  // namespace kiln::cli

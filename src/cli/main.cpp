@@ -29,6 +29,7 @@ int main(int argc, char** argv) {
   auto run_devices = kiln::cli::add_devices(app);
   auto run_services = kiln::cli::add_services(app);
   auto run_client = kiln::cli::add_client(app);
+  auto run_bench = kiln::cli::add_bench(app, argc, argv);
   std::string topic;
   CLI::App* help = app.add_subcommand("help", "Show help for a command: kiln help transcode");
   help->add_option("command", topic, "the command to explain");
@@ -64,6 +65,7 @@ int main(int argc, char** argv) {
   if (app.got_subcommand("devices")) return run_devices();
   for (const char* s : {"node", "coordinator", "migrate", "token"})
     if (app.got_subcommand(s)) return run_services();
+  if (app.got_subcommand("bench")) return run_bench();
   for (const char* s : {"submit", "jobs", "cancel", "retry"})
     if (app.got_subcommand(s)) return run_client();
   return 0;

@@ -1,0 +1,606 @@
+// kiln bench: how many ladders a machine sustains, against the ffmpeg CLI doing the same work.
+// Runs are processes (kiln transcode, ffmpeg, gst-launch-1.0), measured with wait4: wall time,
+// CPU time, peak RSS. Peers alternate with kiln in every round so machine drift hits all alike.
+
+#include <fmt/format.h>
+#include <sys/resource.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <regex>
+#include <sstream>
+
+extern "C" {
+#include <libavcodec/avcodec.h>
+#include <libavutil/avutil.h>
+}
+
+#include "bench_stats.hpp"
+#include "cli/commands.hpp"
+#include "cli/progress_bar.hpp"
+#include "kiln/backend.hpp"
+#include "kiln/ladder.hpp"
+#include "kiln/topology.hpp"
+#include "kiln/version.hpp"
+#include "log.hpp"
+
+namespace kiln::cli {
+namespace {
+
+namespace fs = std::filesystem;
+using bench::Run;
+using Clock = std::chrono::steady_clock;
+
+struct BenchOptions {
+  std::string input;
+  std::string source = "1080p30";
+  double duration = 20;
+  int runs = 3;
+  std::string ladder;
+  std::string mode = "single";     // single, sweep, threads, all
+  int max_concurrency = 4;
+  std::string threads_list = "1,2,4";
+  std::string peers = "ffmpeg,naive,gstreamer";
+  std::string devices = "software";  // sweep these: "software", "all", or backend names
+  std::string out;
+  bool recommend = false;
+  bool quality = true;
+};
+
+struct SourceSpec {
+  const char* name;
+  int width, height, fps;
+};
+constexpr SourceSpec kSources[] = {{"1080p30", 1920, 1080, 30}, {"2160p30", 3840, 2160, 30}, {"720p60", 1280, 720, 60}};
+
+std::string self_exe() { return fs::read_symlink("/proc/self/exe").string(); }
+
+bool on_path(const std::string& tool) {
+  return std::system(("command -v " + tool + " >/dev/null 2>&1").c_str()) == 0;
+}
+
+std::string shell_quote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+/// Runs the commands at once; wall until the last ends, CPU summed, RSS of the largest.
+/// Each command's stdout goes to `stdout_files[i]` when given.
+Result<Run> run_processes(const std::vector<std::vector<std::string>>& cmds, const std::vector<std::string>& stdout_files) {
+  Run r;
+  auto t0 = Clock::now();
+  std::vector<pid_t> pids;
+  for (size_t i = 0; i < cmds.size(); ++i) {
+    pid_t pid = fork();
+    if (pid == 0) {
+      if (i < stdout_files.size() && !stdout_files[i].empty()) freopen(stdout_files[i].c_str(), "w", stdout);
+      else freopen("/dev/null", "w", stdout);
+      freopen("/dev/null", "w", stderr);
+      std::vector<char*> argv;
+      for (const auto& a : cmds[i]) argv.push_back(const_cast<char*>(a.c_str()));
+      argv.push_back(nullptr);
+      execvp(argv[0], argv.data());
+      _exit(127);
+    }
+    pids.push_back(pid);
+  }
+  int failed = 0;
+  for (pid_t pid : pids) {
+    int status = 0;
+    rusage ru{};
+    wait4(pid, &status, 0, &ru);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) ++failed;
+    r.cpu += ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+    r.rss_mib = std::max(r.rss_mib, ru.ru_maxrss / 1024.0);
+  }
+  r.wall = std::chrono::duration<double>(Clock::now() - t0).count();
+  if (failed) return Status(Code::kInternal, fmt::format("{} of {} process(es) failed: {}", failed, cmds.size(),
+                                                         fmt::join(cmds[0], " ")));
+  return r;
+}
+
+std::vector<std::string> x264_opts(const Rendition& r, int index, const Ladder& l) {
+  auto k = [](int64_t b) { return std::to_string(b / 1000) + "k"; };
+  std::string i = std::to_string(index);
+  return {"-b:v:" + i, k(r.video_bitrate), "-maxrate:v:" + i, k(r.maxrate), "-bufsize:v:" + i, k(r.bufsize),
+          "-profile:v:" + i, r.profile, "-preset:v:" + i, r.x264_preset,
+          "-g:v:" + i, std::to_string(static_cast<int>(l.gop_seconds * 30))};
+}
+
+/// The ffmpeg CLI doing Kiln's ladder in one process: split, scales, libx264 with Kiln's x264
+/// settings, AAC, and the dash muxer writing CMAF for HLS and DASH.
+std::vector<std::string> ffmpeg_ladder(const std::string& src, const std::vector<PlannedRendition>& plan,
+                                       const Ladder& l, const fs::path& out) {
+  std::string graph = fmt::format("[0:v]split={}", plan.size());
+  for (size_t i = 0; i < plan.size(); ++i) graph += fmt::format("[s{}]", i);
+  for (size_t i = 0; i < plan.size(); ++i)
+    graph += fmt::format(";[s{0}]scale={1}:{2}:flags=bicubic,format=yuv420p,setsar=1[v{0}]", i, plan[i].width, plan[i].height);
+  std::vector<std::string> c = {"ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-i", src,
+                                "-filter_complex", graph};
+  for (size_t i = 0; i < plan.size(); ++i) c.insert(c.end(), {"-map", fmt::format("[v{}]", i)});
+  c.insert(c.end(), {"-map", "0:a?", "-c:v", "libx264", "-x264-params", "scenecut=0:open-gop=0", "-forced-idr", "1",
+                     "-force_key_frames", fmt::format("expr:gte(t,n_forced*{})", l.gop_seconds)});
+  for (size_t i = 0; i < plan.size(); ++i) {
+    auto o = x264_opts(plan[i].spec, static_cast<int>(i), l);
+    c.insert(c.end(), o.begin(), o.end());
+  }
+  std::string sets;
+  for (size_t i = 0; i <= plan.size(); ++i) sets += fmt::format("{}id={},streams={}", i ? " " : "", i, i);
+  c.insert(c.end(), {"-c:a", "aac", "-b:a", std::to_string(l.audio.bitrate / 1000) + "k", "-ac", "2", "-ar", "48000",
+                     "-f", "dash", "-seg_duration", fmt::format("{}", l.segment_seconds), "-use_template", "1",
+                     "-use_timeline", "1", "-hls_playlist", "1", "-adaptation_sets", sets,
+                     (out / "manifest.mpd").string()});
+  return c;
+}
+
+/// Naive: one ffmpeg per rendition, each decoding the source again.
+std::vector<std::vector<std::string>> naive_ladder(const std::string& src, const std::vector<PlannedRendition>& plan,
+                                                   const Ladder& l, const fs::path& out) {
+  std::vector<std::vector<std::string>> cmds;
+  for (size_t i = 0; i < plan.size(); ++i) {
+    std::vector<std::string> c = {"ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-i", src,
+                                  "-vf", fmt::format("scale={}:{}:flags=bicubic,format=yuv420p,setsar=1", plan[i].width, plan[i].height),
+                                  "-c:v", "libx264", "-x264-params", "scenecut=0:open-gop=0", "-forced-idr", "1",
+                                  "-force_key_frames", fmt::format("expr:gte(t,n_forced*{})", l.gop_seconds)};
+    auto o = x264_opts(plan[i].spec, 0, l);
+    c.insert(c.end(), o.begin(), o.end());
+    c.insert(c.end(), {"-c:a", "aac", "-b:a", std::to_string(l.audio.bitrate / 1000) + "k", "-ac", "2",
+                       "-f", "hls", "-hls_segment_type", "fmp4", "-hls_time", fmt::format("{}", l.segment_seconds),
+                       "-hls_playlist_type", "vod", (out / fmt::format("r{}.m3u8", i)).string()});
+    cmds.push_back(c);
+  }
+  return cmds;
+}
+
+/// GStreamer: decodebin once, tee, videoscale + x264enc per rendition into fragmented MP4.
+std::vector<std::string> gstreamer_ladder(const std::string& src, const std::vector<PlannedRendition>& plan,
+                                          const Ladder& l, const fs::path& out) {
+  std::string p = fmt::format("filesrc location={} ! decodebin ! videoconvert ! tee name=t", shell_quote(src));
+  for (size_t i = 0; i < plan.size(); ++i)
+    p += fmt::format(" t. ! queue ! videoscale ! video/x-raw,width={},height={} ! x264enc bitrate={} speed-preset={} "
+                     "key-int-max={} ! mp4mux fragment-duration={} ! filesink location={}",
+                     plan[i].width, plan[i].height, plan[i].spec.video_bitrate / 1000, plan[i].spec.x264_preset,
+                     static_cast<int>(l.gop_seconds * 30), static_cast<int>(l.segment_seconds * 1000),
+                     shell_quote((out / fmt::format("r{}.mp4", i)).string()));
+  return {"sh", "-c", "gst-launch-1.0 -q " + p};
+}
+
+double probe_duration(const std::string& path, int64_t* frames, int* width, int* height, double* fps) {
+  std::string cmd = "ffprobe -v error -select_streams v:0 -count_packets -show_entries "
+                    "stream=width,height,avg_frame_rate,nb_read_packets:format=duration -of json " + shell_quote(path);
+  std::unique_ptr<FILE, int (*)(FILE*)> p(popen(cmd.c_str(), "r"), pclose);
+  std::string text;
+  char buf[4096];
+  while (p && fgets(buf, sizeof buf, p.get())) text += buf;
+  auto j = nlohmann::json::parse(text, nullptr, false);
+  if (j.is_discarded()) return 0;
+  const auto& s = j["streams"][0];
+  *width = s.value("width", 0);
+  *height = s.value("height", 0);
+  *frames = std::stoll(s.value("nb_read_packets", std::string("0")));
+  std::string r = s.value("avg_frame_rate", std::string("30/1"));
+  auto slash = r.find('/');
+  *fps = slash == std::string::npos ? std::stod(r) : std::stod(r.substr(0, slash)) / std::max(1.0, std::stod(r.substr(slash + 1)));
+  return std::stod(j["format"].value("duration", std::string("0")));
+}
+
+/// SSIM and PSNR of one rendition against a lanczos downscale of the source.
+std::pair<double, double> quality(const std::string& src, const fs::path& rendition_dir, int w, int h, const fs::path& scratch) {
+  fs::path joined = scratch / (rendition_dir.filename().string() + "-joined.mp4");
+  {
+    std::ofstream out(joined, std::ios::binary);
+    std::vector<fs::path> parts = {rendition_dir / "init.mp4"};
+    std::vector<fs::path> segs;
+    for (const auto& e : fs::directory_iterator(rendition_dir))
+      if (e.path().extension() == ".m4s") segs.push_back(e.path());
+    std::sort(segs.begin(), segs.end());
+    parts.insert(parts.end(), segs.begin(), segs.end());
+    for (const auto& p : parts) out << std::ifstream(p, std::ios::binary).rdbuf();
+  }
+  std::string cmd = fmt::format(
+      "ffmpeg -hide_banner -nostdin -i {} -i {} -lavfi \"[0:v]setpts=PTS-STARTPTS,split[a][b];[1:v]scale={}:{}:flags=lanczos,"
+      "setpts=PTS-STARTPTS,split[c][d];[a][c]ssim;[b][d]psnr\" -f null - 2>&1",
+      shell_quote(joined.string()), shell_quote(src), w, h);
+  std::unique_ptr<FILE, int (*)(FILE*)> p(popen(cmd.c_str(), "r"), pclose);
+  std::string text;
+  char buf[4096];
+  while (p && fgets(buf, sizeof buf, p.get())) text += buf;
+  std::smatch m;
+  double ssim = NAN, psnr = NAN;
+  if (std::regex_search(text, m, std::regex(R"(SSIM.*All:([0-9.]+))"))) ssim = std::stod(m[1]);
+  if (std::regex_search(text, m, std::regex(R"(PSNR.*average:([0-9.inf]+))"))) psnr = m[1] == "inf" ? INFINITY : std::stod(m[1]);
+  fs::remove(joined);
+  return {ssim, psnr};
+}
+
+nlohmann::json machine_info(const std::vector<Device>& devices) {
+  std::string cpu;
+  std::ifstream info("/proc/cpuinfo");
+  for (std::string line; std::getline(info, line);)
+    if (line.rfind("model name", 0) == 0) {
+      cpu = line.substr(line.find(':') + 2);
+      break;
+    }
+  utsname u{};
+  uname(&u);
+  nlohmann::json gpus = nlohmann::json::array();
+  for (const auto& d : devices)
+    gpus.push_back({{"backend", d.backend}, {"id", d.id}, {"model", d.model}, {"driver", d.driver}, {"health", d.health}});
+  return {{"cpu", cpu}, {"threads", sysconf(_SC_NPROCESSORS_ONLN)},
+          {"memoryMiB", sysconf(_SC_PHYS_PAGES) / 1024 * sysconf(_SC_PAGE_SIZE) / 1024},
+          {"kernel", std::string(u.release)}, {"kiln", kVersion}, {"ffmpeg", av_version_info()},
+          {"libavcodec", LIBAVCODEC_IDENT}, {"devices", gpus}};
+}
+
+// A failed step ends the run with its exit code, after clearing the progress bar.
+#define KILN_RETURN_EXIT(expr)                               \
+  do {                                                       \
+    ::kiln::Status st_ = (expr);                             \
+    if (!st_.is_ok()) {                                      \
+      bar_.finish();                                         \
+      logger("bench")->error("{}", st_.message());           \
+      return exit_code(st_.code());                          \
+    }                                                        \
+  } while (0)
+
+class Bench {
+ public:
+  Bench(const BenchOptions& o, std::string command) : o_(o), command_(std::move(command)) {}
+
+  int run() {
+    auto log = logger("bench");
+    out_ = o_.out.empty() ? fs::path("bench-out") / fmt::format("run-{}", std::time(nullptr)) : fs::path(o_.out);
+    fs::create_directories(out_ / "work");
+    KILN_RETURN_EXIT(prepare_source());
+    auto topology = load_topology("");
+    if (topology) devices_ = discover_devices(*topology);
+    report_["machine"] = machine_info(devices_);
+    report_["command"] = command_;
+    report_["source"] = {{"path", src_}, {"frames", frames_}, {"seconds", seconds_}, {"width", width_},
+                         {"height", height_}, {"fps", fps_}};
+    report_["runsPerPoint"] = o_.runs;
+    total_steps_ = count_steps();
+    if (o_.mode == "single" || o_.mode == "all") KILN_RETURN_EXIT(single());
+    if (o_.mode == "threads" || o_.mode == "all") KILN_RETURN_EXIT(threads_sweep());
+    if (o_.mode == "sweep" || o_.mode == "all") KILN_RETURN_EXIT(concurrency_sweep());
+    bar_.finish();
+    write_outputs();
+    return 0;
+  }
+
+ private:
+
+  Status prepare_source() {
+    if (!o_.input.empty()) {
+      src_ = fs::absolute(o_.input).string();
+    } else {
+      const SourceSpec* spec = nullptr;
+      for (const auto& s : kSources)
+        if (o_.source == s.name) spec = &s;
+      if (!spec) return {Code::kUsage, fmt::format("--source {}: 1080p30, 2160p30 or 720p60", o_.source)};
+      fs::path p = fs::path("bench-out") / fmt::format("source-{}-{}s.mp4", spec->name, o_.duration);
+      fs::create_directories(p.parent_path());
+      if (!fs::exists(p)) {
+        logger("bench")->info("generating {} ({} s)", p.string(), o_.duration);
+        std::string cmd = fmt::format(
+            "ffmpeg -hide_banner -loglevel error -nostdin -y -f lavfi -i testsrc2=s={}x{}:r={}:d={} -f lavfi "
+            "-i sine=f=440:r=48000:d={} -ac 2 -c:v libx264 -preset medium -crf 18 -pix_fmt yuv420p -c:a aac -shortest {}",
+            spec->width, spec->height, spec->fps, o_.duration, o_.duration, shell_quote(p.string() + ".tmp.mp4"));
+        if (std::system(cmd.c_str()) != 0) return {Code::kIo, "generating the source with the ffmpeg CLI failed"};
+        fs::rename(p.string() + ".tmp.mp4", p);
+      }
+      src_ = fs::absolute(p).string();
+    }
+    seconds_ = probe_duration(src_, &frames_, &width_, &height_, &fps_);
+    if (frames_ <= 0 || seconds_ <= 0) return {Code::kInputNotMedia, fmt::format("cannot read '{}' as video", src_)};
+    ladder_ = default_ladder();
+    if (!o_.ladder.empty()) {
+      auto l = select_renditions(ladder_, o_.ladder);
+      if (!l) return l.status();
+      ladder_ = *l;
+    }
+    VideoStreamInfo v;
+    v.width = width_;
+    v.height = height_;
+    plan_ = plan_ladder(ladder_, v);
+    return Status::ok();
+  }
+
+  std::vector<std::string> peers() const {
+    std::vector<std::string> out;
+    std::stringstream ss(o_.peers);
+    for (std::string p; std::getline(ss, p, ',');) if (!p.empty()) out.push_back(p);
+    return out;
+  }
+
+  int count_steps() const {
+    int n = 0;
+    if (o_.mode == "single" || o_.mode == "all") n += o_.runs * (1 + static_cast<int>(peers().size()));
+    if (o_.mode == "threads" || o_.mode == "all") n += o_.runs * 3;
+    if (o_.mode == "sweep" || o_.mode == "all") n += o_.runs * o_.max_concurrency;
+    return std::max(n, 1);
+  }
+
+  void step(const std::string& what) {
+    ++done_steps_;
+    Progress p;
+    p.phase = "transcoding";
+    p.percent = 100.0 * done_steps_ / total_steps_;
+    auto elapsed = std::chrono::duration<double>(Clock::now() - start_).count();
+    p.eta_seconds = done_steps_ ? elapsed / done_steps_ * (total_steps_ - done_steps_) : -1;
+    if (tty_) bar_.update(p);
+    else logger("bench")->info("{}/{} done ({}), ETA {:.0f} s", done_steps_, total_steps_, what, p.eta_seconds);
+  }
+
+  std::vector<std::string> kiln_cmd(const fs::path& out, int threads, const Device* device) const {
+    std::vector<std::string> c = {self_exe(), "transcode", src_, "-o", out.string(), "--overwrite", "--json",
+                                  "--log-level", "error"};
+    if (!o_.ladder.empty()) c.insert(c.end(), {"--ladder", o_.ladder});
+    if (threads) c.insert(c.end(), {"--threads", std::to_string(threads)});
+    if (device) c.insert(c.end(), {"--backend", device->backend, "--device", device->id});
+    return c;
+  }
+
+  /// N concurrent kiln jobs; stage times from their results.
+  Result<Run> run_kiln(int n, int threads, const Device* device) {
+    std::vector<std::vector<std::string>> cmds;
+    std::vector<std::string> outs;
+    for (int i = 0; i < n; ++i) {
+      fs::path dir = out_ / "work" / fmt::format("kiln-{}", i);
+      cmds.push_back(kiln_cmd(dir, threads, device));
+      outs.push_back((out_ / "work" / fmt::format("kiln-{}.json", i)).string());
+    }
+    auto r = run_processes(cmds, outs);
+    if (!r) return r;
+    r->tool = device ? fmt::format("kiln:{}:{}", device->backend, device->id) : "kiln";
+    r->concurrency = n;
+    r->threads = threads;
+    r->frames = frames_;
+    r->media_seconds = seconds_;
+    nlohmann::json stages = {{"decode", 0.0}, {"scale", 0.0}, {"encode", 0.0}, {"package", 0.0}};
+    for (const auto& f : outs) {
+      auto j = nlohmann::json::parse(std::ifstream(f), nullptr, false);
+      if (j.is_discarded()) continue;
+      for (auto& [k, v] : stages.items()) v = v.get<double>() + j["detail"]["stageSeconds"].value(k, 0.0) / n;
+    }
+    r->stages = stages;
+    return r;
+  }
+
+  Result<Run> run_peer(const std::string& peer) {
+    fs::path dir = out_ / "work" / peer;
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    std::vector<std::vector<std::string>> cmds;
+    if (peer == "ffmpeg") cmds = {ffmpeg_ladder(src_, plan_, ladder_, dir)};
+    else if (peer == "naive") cmds = naive_ladder(src_, plan_, ladder_, dir);
+    else if (peer == "gstreamer") cmds = {gstreamer_ladder(src_, plan_, ladder_, dir)};
+    else return Status(Code::kUsage, fmt::format("unknown peer '{}' (ffmpeg, naive, gstreamer)", peer));
+    auto r = run_processes(cmds, {});
+    if (!r) return r;
+    r->tool = peer;
+    r->frames = frames_;
+    r->media_seconds = seconds_;
+    return r;
+  }
+
+  Status single() {
+    std::vector<std::string> active;
+    for (const auto& p : peers()) {
+      if (p == "gstreamer" && !on_path("gst-launch-1.0")) {
+        report_["skipped"].push_back({{"peer", "gstreamer"}, {"why", "gst-launch-1.0 is not installed (apt install "
+                                                                      "gstreamer1.0-tools gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly gstreamer1.0-libav)"}});
+        continue;
+      }
+      active.push_back(p);
+    }
+    std::map<std::string, std::vector<Run>> by_tool;
+    for (int round = 0; round < o_.runs; ++round) {
+      // Alternate the order every round: kiln first, then last.
+      std::vector<std::string> order = active;
+      if (round % 2 == 0) order.insert(order.begin(), "kiln");
+      else order.push_back("kiln");
+      for (const auto& tool : order) {
+        auto r = tool == "kiln" ? run_kiln(1, 0, nullptr) : run_peer(tool);
+        if (!r) return r.status();
+        by_tool[tool].push_back(*r);
+        runs_.push_back(*r);
+        step(tool);
+      }
+    }
+    nlohmann::json summary;
+    for (const auto& [tool, rs] : by_tool) {
+      std::vector<double> wall, cpu, rss, fps;
+      for (const auto& r : rs) {
+        wall.push_back(r.wall);
+        cpu.push_back(bench::cpu_per_frame(r));
+        rss.push_back(r.rss_mib);
+        fps.push_back(bench::aggregate_fps(r));
+      }
+      auto s = [](const bench::Summary& x) { return nlohmann::json{{"median", x.median}, {"min", x.min}, {"max", x.max}}; };
+      summary[tool] = {{"wallSeconds", s(bench::summarize(wall))}, {"cpuSecondsPerFrame", s(bench::summarize(cpu))},
+                       {"peakRssMiB", s(bench::summarize(rss))}, {"fps", s(bench::summarize(fps))},
+                       {"speed", bench::summarize(wall).median > 0 ? seconds_ / bench::summarize(wall).median : 0}};
+      if (tool == "kiln") summary[tool]["stageSeconds"] = rs.back().stages;
+    }
+    nlohmann::json ratios;
+    double kiln_wall = summary["kiln"]["wallSeconds"]["median"];
+    for (const auto& p : active)
+      ratios[p + "/kiln wall"] = summary[p]["wallSeconds"]["median"].get<double>() / kiln_wall;
+    report_["single"] = summary;
+    report_["ratios"] = ratios;
+    if (o_.quality) {
+      nlohmann::json q;
+      for (const auto& p : plan_) {
+        auto [ssim, psnr] = quality(src_, out_ / "work" / "kiln-0" / p.spec.name, p.width, p.height, out_ / "work");
+        q[p.spec.name] = {{"ssim", ssim}, {"psnr", psnr}};
+      }
+      report_["quality"] = q;
+    }
+    return Status::ok();
+  }
+
+  Status threads_sweep() {
+    nlohmann::json out = nlohmann::json::array();
+    std::stringstream ss(o_.threads_list);
+    for (std::string t; std::getline(ss, t, ',');) {
+      int threads = std::stoi(t);
+      std::vector<double> wall;
+      for (int i = 0; i < o_.runs; ++i) {
+        auto r = run_kiln(1, threads, nullptr);
+        if (!r) return r.status();
+        runs_.push_back(*r);
+        wall.push_back(r->wall);
+        step(fmt::format("threads {}", threads));
+      }
+      auto s = bench::summarize(wall);
+      out.push_back({{"threads", threads}, {"wallSeconds", {{"median", s.median}, {"min", s.min}, {"max", s.max}}},
+                     {"fps", frames_ / s.median}});
+    }
+    report_["threads"] = out;
+    return Status::ok();
+  }
+
+  Status concurrency_sweep() {
+    std::vector<const Device*> targets;
+    for (const auto& d : devices_) {
+      if (!d.usable || d.cpu_emulated) continue;
+      if (o_.devices == "all" || o_.devices.find(d.backend) != std::string::npos) targets.push_back(&d);
+    }
+    nlohmann::json sweeps = nlohmann::json::array();
+    std::vector<bench::DeviceDensity> densities;
+    for (const Device* d : targets) {
+      std::vector<bench::SweepPoint> points;
+      for (int n = 1; n <= o_.max_concurrency; ++n) {
+        std::vector<double> wall;
+        Run last;
+        for (int i = 0; i < o_.runs; ++i) {
+          auto r = run_kiln(n, 0, d->backend == "software" ? nullptr : d);
+          if (!r) return r.status();
+          runs_.push_back(*r);
+          wall.push_back(r->wall);
+          last = *r;
+          step(fmt::format("{} x{}", d->backend, n));
+        }
+        last.wall = bench::summarize(wall).median;
+        points.push_back({n, bench::aggregate_fps(last), bench::per_job_speed(last)});
+        if (bench::sweep_should_stop(points)) break;
+      }
+      nlohmann::json pts = nlohmann::json::array();
+      for (const auto& p : points)
+        pts.push_back({{"concurrency", p.concurrency}, {"aggregateFps", p.aggregate_fps}, {"perJobSpeed", p.per_job_speed}});
+      int dens = bench::density(points);
+      double best_single = points.front().aggregate_fps;
+      nlohmann::json scaling;
+      for (const auto& p : points)
+        if (p.concurrency >= 2) scaling[std::to_string(p.concurrency)] = p.aggregate_fps / best_single;
+      sweeps.push_back({{"backend", d->backend}, {"device", d->id}, {"points", pts}, {"density", dens},
+                        {"aggregateOverSingle", scaling}});
+      series_.push_back({fmt::format("{} {}", d->backend, d->id), points});
+      densities.push_back({d->backend, d->id, d->pci_address, dens, static_cast<int>(plan_.size())});
+    }
+    report_["sweep"] = sweeps;
+    recommendation_ = bench::recommend_snippet(densities);
+    report_["recommendation"] = recommendation_;
+    return Status::ok();
+  }
+
+  void write_outputs() {
+    std::ofstream(out_ / "bench.json") << report_.dump(2) << "\n";
+    std::ofstream(out_ / "bench.csv") << bench::to_csv(runs_);
+    if (!series_.empty())
+      std::ofstream(out_ / "sweep.svg") << bench::sweep_svg(
+          series_, fmt::format("kiln bench: {} {}x{} ladder {}", report_["machine"]["cpu"].get<std::string>(), width_,
+                               height_, o_.ladder.empty() ? "default" : o_.ladder));
+    print_table();
+    std::printf("\nfiles: %s, %s%s\n", (out_ / "bench.json").c_str(), (out_ / "bench.csv").c_str(),
+                series_.empty() ? "" : (", " + (out_ / "sweep.svg").string()).c_str());
+    if (o_.recommend && !recommendation_.empty()) std::printf("\n%s", recommendation_.c_str());
+  }
+
+  void print_table() {
+    std::printf("source: %s (%lld frames, %.1f s, %dx%d @ %.2f fps); machine: %s, %ld threads\n", src_.c_str(),
+                static_cast<long long>(frames_), seconds_, width_, height_, fps_,
+                report_["machine"]["cpu"].get<std::string>().c_str(), sysconf(_SC_NPROCESSORS_ONLN));
+    if (report_.contains("single")) {
+      std::printf("\n%-10s %22s %8s %8s %14s %18s\n", "tool", "wall s (min-max)", "fps", "speed", "cpu ms/frame", "peak RSS MiB");
+      for (const auto& [tool, s] : report_["single"].items())
+        std::printf("%-10s %8.2f (%5.2f-%5.2f) %8.1f %7.2fx %14.2f %18.0f\n", tool.c_str(),
+                    s["wallSeconds"]["median"].get<double>(), s["wallSeconds"]["min"].get<double>(),
+                    s["wallSeconds"]["max"].get<double>(), s["fps"]["median"].get<double>(), s["speed"].get<double>(),
+                    s["cpuSecondsPerFrame"]["median"].get<double>() * 1000, s["peakRssMiB"]["median"].get<double>());
+      for (const auto& [k, v] : report_["ratios"].items()) std::printf("  %s: %.3f\n", k.c_str(), v.get<double>());
+      if (report_["single"]["kiln"].contains("stageSeconds"))
+        std::printf("  kiln stage seconds: %s\n", report_["single"]["kiln"]["stageSeconds"].dump().c_str());
+      if (report_.contains("quality"))
+        for (const auto& [name, q] : report_["quality"].items())
+          std::printf("  %s: SSIM %.5f, PSNR %.2f dB\n", name.c_str(), q["ssim"].get<double>(), q["psnr"].get<double>());
+    }
+    if (report_.contains("threads"))
+      for (const auto& t : report_["threads"])
+        std::printf("threads %d: %.2f s, %.1f fps\n", t["threads"].get<int>(), t["wallSeconds"]["median"].get<double>(),
+                    t["fps"].get<double>());
+    if (report_.contains("sweep"))
+      for (const auto& s : report_["sweep"]) {
+        std::printf("\nsweep %s %s: density %d\n", s["backend"].get<std::string>().c_str(),
+                    s["device"].get<std::string>().c_str(), s["density"].get<int>());
+        for (const auto& p : s["points"])
+          std::printf("  %d job(s): %7.1f fps aggregate, %5.2fx per job\n", p["concurrency"].get<int>(),
+                      p["aggregateFps"].get<double>(), p["perJobSpeed"].get<double>());
+      }
+  }
+
+  const BenchOptions& o_;
+  std::string command_;
+  fs::path out_;
+  std::string src_;
+  int64_t frames_ = 0;
+  double seconds_ = 0, fps_ = 0;
+  int width_ = 0, height_ = 0;
+  Ladder ladder_;
+  std::vector<PlannedRendition> plan_;
+  std::vector<Device> devices_;
+  nlohmann::json report_;
+  std::vector<Run> runs_;
+  std::vector<bench::Series> series_;
+  std::string recommendation_;
+  bool tty_ = isatty(STDERR_FILENO) != 0;
+  ProgressDisplay bar_{tty_};
+  int total_steps_ = 1, done_steps_ = 0;
+  Clock::time_point start_ = Clock::now();
+};
+
+}  // namespace
+
+std::function<int()> add_bench(CLI::App& app, int argc, char** argv) {
+  auto o = std::make_shared<BenchOptions>();
+  CLI::App* cmd = app.add_subcommand("bench", "Measure throughput: kiln against the ffmpeg CLI, concurrency, density.");
+  cmd->add_option("input", o->input, "a source file (default: a generated source)");
+  cmd->add_option("--source", o->source, "generated source: 1080p30, 2160p30 or 720p60");
+  cmd->add_option("--duration", o->duration, "generated source length, seconds")->check(CLI::Range(1.0, 600.0));
+  cmd->add_option("--runs", o->runs, "runs per point (medians with min and max)")->check(CLI::Range(1, 50));
+  cmd->add_option("--ladder", o->ladder, "renditions, e.g. 720p,480p (default: the default preset)");
+  cmd->add_option("--mode", o->mode, "single (kiln vs peers), sweep (concurrency, density), threads, or all")
+      ->check(CLI::IsMember({"single", "sweep", "threads", "all"}));
+  cmd->add_option("--max-concurrency", o->max_concurrency, "sweep up to this many jobs per device")->check(CLI::Range(1, 64));
+  cmd->add_option("--threads-list", o->threads_list, "encoder threads per session to try (threads mode)");
+  cmd->add_option("--peers", o->peers, "ffmpeg (one-process ladder), naive (one process per rendition), gstreamer");
+  cmd->add_option("--devices", o->devices, "sweep these backends (software, all, or names)");
+  cmd->add_option("--out", o->out, "where bench.json, bench.csv and sweep.svg go (default bench-out/run-TIME)");
+  cmd->add_flag("--recommend", o->recommend, "print a node.toml snippet from the measured density");
+  cmd->add_flag("!--no-quality", o->quality, "skip SSIM/PSNR");
+  std::string command;
+  for (int i = 0; i < argc; ++i) command += (i ? " " : "") + std::string(argv[i]);
+  return [o, command] { return Bench(*o, command).run(); };
+}
+
+}  // namespace kiln::cli
