@@ -7,6 +7,8 @@
 
 extern "C" {
 #include <libavutil/buffer.h>
+#include <libavutil/error.h>
+#include <libavutil/hwcontext.h>
 }
 
 #include "kiln/backend.hpp"
@@ -60,11 +62,23 @@ std::string backend_names() {
 void HwDeviceRelease::operator()(AVBufferRef* ref) const { av_buffer_unref(&ref); }
 HwDevice make_hw_device(AVBufferRef* owned) { return HwDevice(owned, HwDeviceRelease{}); }
 
+Result<HwDevice> open_hw_device(const char* type, const std::string& device, const std::string& what) {
+  AVBufferRef* ref = nullptr;
+  int ret = av_hwdevice_ctx_create(&ref, av_hwdevice_find_type_by_name(type), device.c_str(), nullptr, 0);
+  if (ret < 0) {
+    char err[AV_ERROR_MAX_STRING_SIZE] = {};
+    av_strerror(ret, err, sizeof err);
+    return Status(Code::kDeviceLost, fmt::format("opening {} failed: {}", what, err));
+  }
+  return make_hw_device(ref);
+}
+
 std::span<const BackendOps> backend_table() { return kBackends; }
 
-std::vector<Device> discover_devices(const Topology& topology) {
+std::vector<Device> discover_devices(const Topology& topology, bool automatic_only) {
   std::vector<Device> all;
   for (const auto& b : kBackends) {
+    if (automatic_only && !b.automatic) continue;
     auto found = b.probe(topology);
     all.insert(all.end(), found.begin(), found.end());
   }
@@ -107,7 +121,9 @@ Result<std::vector<Candidate>> candidate_chain(std::string_view backend, std::st
         chain.push_back({&b, d});
       }
     }
-    if (!any && b.name != "software") note(fmt::format("{}: no device found", b.name));
+    if (!any && b.name != "software")
+      note(automatic && !b.automatic ? fmt::format("{}: not used by auto; name it with --backend {} or --device", b.name, b.name)
+                                     : fmt::format("{}: no device found", b.name));
   }
   if (!selector_matched)
     return Status(Code::kUsage, fmt::format("--device '{}' matches no {} device (see kiln devices)",

@@ -95,12 +95,9 @@ std::string hybrid_scale(const ScaleRequest& r) {
 Result<VideoRecipe> make_recipe(const Device& device, const MediaInfo& input) {
   if (device.cuda_index < 0)
     return Status(Code::kUnsupported, fmt::format("{}: no CUDA device index", device.id));
-  AVBufferRef* ref = nullptr;
-  std::string ordinal = std::to_string(device.cuda_index);
-  int ret = av_hwdevice_ctx_create(&ref, AV_HWDEVICE_TYPE_CUDA, ordinal.c_str(), nullptr, 0);
-  if (ret < 0)
-    return Status(Code::kDeviceLost, fmt::format("opening CUDA device {} ({}) failed (error {})",
-                                                 ordinal, device.id, ret));
+  auto hw = open_hw_device("cuda", std::to_string(device.cuda_index),
+                           fmt::format("CUDA device {} ({})", device.cuda_index, device.id));
+  if (!hw) return hw.status();
   VideoRecipe r;
   r.backend = "nvenc";
   r.device = device;
@@ -108,7 +105,7 @@ Result<VideoRecipe> make_recipe(const Device& device, const MediaInfo& input) {
   const auto& dec = device.decode_codecs;
   const bool hw_decode = std::find(dec.begin(), dec.end(), input.video.codec) != dec.end();
   if (hw_decode) r.hw_decode = "cuda";
-  r.hw_device = make_hw_device(ref);
+  r.hw_device = std::move(hw).value();
   if (!device.encode_codecs.empty()) {
     r.variant = hw_decode ? "zero-copy: NVDEC, scale_cuda, h264_nvenc"
                           : "software decode, upload, scale_cuda, h264_nvenc";

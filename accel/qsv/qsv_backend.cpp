@@ -102,19 +102,15 @@ std::string scale_filter(const ScaleRequest& r) {
 }
 
 Result<VideoRecipe> make_recipe(const Device& device, const MediaInfo&) {
-  AVBufferRef* ref = nullptr;
-  int ret = av_hwdevice_ctx_create(&ref, AV_HWDEVICE_TYPE_VAAPI, device.render_node.c_str(),
-                                   nullptr, 0);
-  if (ret < 0)
-    return Status(Code::kDeviceLost, fmt::format("opening VAAPI on {} (for QSV) failed (error {})",
-                                                 device.render_node, ret));
+  auto hw = open_hw_device("vaapi", device.render_node, "VAAPI (for QSV) on " + device.render_node);
+  if (!hw) return hw.status();
   VideoRecipe r;
   r.backend = "qsv";
   r.device = device;
   r.accelerated = true;
   r.variant = "zero-copy: vaapi decode, hwmap to qsv, scale_qsv, h264_qsv";
   r.hw_decode = "vaapi";
-  r.hw_device = make_hw_device(ref);
+  r.hw_device = std::move(hw).value();
   r.scale_filter = &scale_filter;
   r.encoder = "h264_qsv";
   return r;

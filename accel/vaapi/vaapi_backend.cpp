@@ -60,12 +60,8 @@ std::string hybrid_scale(const ScaleRequest& r) {
 }
 
 Result<VideoRecipe> make_recipe(const Device& device, const MediaInfo& input) {
-  AVBufferRef* ref = nullptr;
-  int ret = av_hwdevice_ctx_create(&ref, AV_HWDEVICE_TYPE_VAAPI, device.render_node.c_str(),
-                                   nullptr, 0);
-  if (ret < 0)
-    return Status(Code::kDeviceLost, fmt::format("opening VAAPI on {} failed (error {})",
-                                                 device.render_node, ret));
+  auto hw = open_hw_device("vaapi", device.render_node, "VAAPI on " + device.render_node);
+  if (!hw) return hw.status();
   VideoRecipe r;
   r.backend = "vaapi";
   r.device = device;
@@ -74,7 +70,7 @@ Result<VideoRecipe> make_recipe(const Device& device, const MediaInfo& input) {
   // decode, and the scaler uploads.
   const bool hw_decode = has(device.decode_codecs, input.video.codec.c_str());
   if (hw_decode) r.hw_decode = "vaapi";
-  r.hw_device = make_hw_device(ref);
+  r.hw_device = std::move(hw).value();
   if (has(device.encode_codecs, "h264")) {
     r.variant = hw_decode ? "zero-copy: vaapi decode, scale_vaapi, h264_vaapi"
                           : "software decode, upload, scale_vaapi, h264_vaapi";

@@ -19,15 +19,7 @@ constexpr int kMaxDevices = 8;
 
 /// Opens Vulkan device `index` through FFmpeg (instance, queues, the extensions it needs).
 Result<HwDevice> open_device(int index) {
-  AVBufferRef* ref = nullptr;
-  std::string name = std::to_string(index);
-  int ret = av_hwdevice_ctx_create(&ref, AV_HWDEVICE_TYPE_VULKAN, name.c_str(), nullptr, 0);
-  if (ret < 0) {
-    char err[AV_ERROR_MAX_STRING_SIZE] = {};
-    av_strerror(ret, err, sizeof err);
-    return Status(Code::kUnsupported, fmt::format("no Vulkan device {}: {}", index, err));
-  }
-  return make_hw_device(ref);
+  return open_hw_device("vulkan", std::to_string(index), fmt::format("Vulkan device {}", index));
 }
 
 VkPhysicalDeviceProperties properties(const HwDevice& device) {
@@ -121,6 +113,6 @@ Result<VideoRecipe> make_recipe(const Device& device, const MediaInfo&) {
 
 }  // namespace
 
-const BackendOps kBackend{"vulkan", &probe, &make_recipe};
+const BackendOps kBackend{"vulkan", &probe, &make_recipe, /*automatic=*/false};
 
 }  // namespace kiln::vulkan

@@ -46,6 +46,10 @@ struct HwDeviceRelease {
 /// A hardware device context, shared by every rendition of one job.
 using HwDevice = std::shared_ptr<AVBufferRef>;
 HwDevice make_hw_device(AVBufferRef* owned);
+/// Opens a libav hardware device (`type` as av_hwdevice_find_type_by_name knows it: "vaapi",
+/// "cuda", "vulkan"; `device` its device string). kDeviceLost with libav's message, naming
+/// `what`, when it cannot: the fallback chain moves on.
+Result<HwDevice> open_hw_device(const char* type, const std::string& device, const std::string& what);
 
 /// What one rendition's scaler is asked for.
 struct ScaleRequest {
@@ -79,13 +83,17 @@ struct BackendOps {
   std::vector<Device> (*probe)(const Topology& topology);
   /// The recipe for a source on a device; Code::kUnsupported means "not mine, try the next".
   Result<VideoRecipe> (*make_recipe)(const Device& device, const MediaInfo& input);
+  /// Whether `--backend auto` considers it without being asked (a device selector, or the
+  /// backend's name, always does). Vulkan's scaler-only recipe is not a choice auto makes.
+  bool automatic = true;
 };
 
 /// The ordered backend table (accel/registry.cpp).
 std::span<const BackendOps> backend_table();
 
-/// Every device of every built backend, in table order.
-std::vector<Device> discover_devices(const Topology& topology);
+/// Every device of every built backend, in table order; with `automatic_only`, only of the
+/// backends auto uses (so a plain software job does not load, say, a Vulkan driver).
+std::vector<Device> discover_devices(const Topology& topology, bool automatic_only = false);
 
 /// One step of a job's fallback chain.
 struct Candidate {

@@ -30,7 +30,7 @@ namespace kiln::pipeline {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-constexpr size_t kQueueDepth = 8;
+constexpr size_t kQueueDepth = 4;  // deeper queues bought no speed here and cost ~15 MiB of peak RSS at 1080p
 constexpr double kKeyframeEpsilon = 1e-3;  // same tolerance as the segmenter's boundaries
 constexpr auto kProgressInterval = std::chrono::milliseconds(250);
 constexpr double kCascadeRatio = 1.25;

@@ -244,7 +244,7 @@ Result<TranscodeResult> transcode(const TranscodeRequest& req) {
   if (!req.devices) {
     auto topology = load_topology("");
     if (!topology) return topology.status();
-    discovered = discover_devices(*topology);
+    discovered = discover_devices(*topology, req.backend == "auto" && req.device.empty());
   }
   std::vector<std::string> passed_over, fallbacks;
   auto chain = candidate_chain(req.backend, req.device, req.devices ? *req.devices : discovered,

@@ -45,6 +45,15 @@ Job job_from_row(const pqxx::row& r) {
   return j;
 }
 
+constexpr const char* kEventColumns =
+    "e.id, coalesce(e.job_id, 0), e.kind, e.payload::text, "
+    "to_char(e.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')";
+
+Event event_from_row(const pqxx::row& row) {
+  return {row[0].as<int64_t>(), row[1].as<int64_t>(), row[2].c_str(), nlohmann::json::parse(row[3].c_str()),
+          row[4].c_str()};
+}
+
 /// A PostgreSQL text[] literal: {"a","b"} with quotes and backslashes escaped.
 std::string text_array(const std::vector<std::string>& items) {
   std::string out = "{";
@@ -301,14 +310,10 @@ Result<std::vector<Job>> JobStore::list(std::optional<JobState> state, int limit
 
 Result<std::vector<Event>> JobStore::events(int64_t job_id, int64_t after_event_id) {
   return impl_->run("events", [&](pqxx::work& tx) {
-    auto r = tx.exec_params(
-        "SELECT id, coalesce(job_id, 0), kind, payload::text, to_char(created_at AT TIME ZONE 'UTC', "
-        "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') FROM kiln_events WHERE job_id = $1 AND id > $2 ORDER BY id",
-        job_id, after_event_id);
+    auto r = tx.exec_params(fmt::format("SELECT {} FROM kiln_events e WHERE e.job_id = $1 AND e.id > $2 "
+                                        "ORDER BY e.id", kEventColumns), job_id, after_event_id);
     std::vector<Event> out;
-    for (const auto& row : r)
-      out.push_back({row[0].as<int64_t>(), row[1].as<int64_t>(), row[2].c_str(),
-                     nlohmann::json::parse(row[3].c_str()), row[4].c_str()});
+    for (const auto& row : r) out.push_back(event_from_row(row));
     return out;
   });
 }
@@ -406,14 +411,11 @@ Result<std::vector<Event>> JobStore::undelivered(const std::string& receiver,
                    "WHERE e.kind = ANY($2::text[]) ON CONFLICT DO NOTHING",
                    receiver, text_array(kinds));
     auto r = tx.exec_params(
-        "SELECT e.id, coalesce(e.job_id, 0), e.kind, e.payload::text, to_char(e.created_at AT TIME ZONE 'UTC', "
-        "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') FROM kiln_deliveries d JOIN kiln_events e ON e.id = d.event_id "
-        "WHERE d.receiver = $1 AND d.delivered_at IS NULL AND d.next_attempt_at <= now() ORDER BY e.id LIMIT $2",
+        fmt::format("SELECT {} FROM kiln_deliveries d JOIN kiln_events e ON e.id = d.event_id WHERE d.receiver = $1 "
+                    "AND d.delivered_at IS NULL AND d.next_attempt_at <= now() ORDER BY e.id LIMIT $2", kEventColumns),
         receiver, limit);
     std::vector<Event> out;
-    for (const auto& row : r)
-      out.push_back({row[0].as<int64_t>(), row[1].as<int64_t>(), row[2].c_str(),
-                     nlohmann::json::parse(row[3].c_str()), row[4].c_str()});
+    for (const auto& row : r) out.push_back(event_from_row(row));
     return out;
   });
 }
