@@ -161,7 +161,8 @@ std::vector<std::vector<std::string>> naive_ladder(const std::string& src, const
   return cmds;
 }
 
-/// GStreamer: decodebin once, tee, videoscale + x264enc per rendition into fragmented MP4.
+/// GStreamer: decodebin once, tee, videoscale + x264enc per rendition into fragmented MP4
+/// (video only: the audio encode is a small, equal share for every tool).
 std::vector<std::string> gstreamer_ladder(const std::string& src, const std::vector<PlannedRendition>& plan,
                                           const Ladder& l, const fs::path& out) {
   std::string p = fmt::format("filesrc location={} ! decodebin ! videoconvert ! tee name=t", shell_quote(src));

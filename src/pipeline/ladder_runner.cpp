@@ -12,6 +12,9 @@
 #include <optional>
 #include <thread>
 
+#include <sys/resource.h>
+#include <unistd.h>
+
 extern "C" {
 #include <libavutil/hwcontext.h>
 #include <libavutil/pixdesc.h>
@@ -30,6 +33,7 @@ namespace kiln::pipeline {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+constexpr int kEncoderNiceness = 2;  // relative to the decode thread (interleaved A/B: ~4% wall)
 constexpr size_t kQueueDepth = 4;  // deeper queues bought no speed here and cost ~15 MiB of peak RSS at 1080p
 constexpr double kKeyframeEpsilon = 1e-3;  // same tolerance as the segmenter's boundaries
 constexpr auto kProgressInterval = std::chrono::milliseconds(250);
@@ -626,6 +630,10 @@ Result<RunnerOutput> run_ladder(const RunnerConfig& config) {
   for (auto& r : renditions) {
     r->thread = std::thread([&r, &ctx, &job, &config] {
       bind_thread(config);
+      // The decode thread feeds every rendition: when the cores are oversubscribed (x264's own
+      // threads, two encoders on two cores) encoders yield to it. Their threads, created from
+      // here, inherit this. Raising niceness needs no privilege; failure changes nothing.
+      setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), kEncoderNiceness);
       Status st = RenditionWorker(*r, ctx).run();
       if (!st.is_ok()) {
         kiln::logger("pipeline")->error("rendition {} failed: {}", r->plan.spec.name, st.to_string());
