@@ -84,18 +84,14 @@ std::function<int()> add_services(CLI::App& app) {
       log->error("no database: pass --database URL or set KILN_DATABASE_URL");
       return exit_code(Code::kUsage);
     }
-    auto store = store::JobStore::connect(url);
+    int version = 0;
+    auto store = store::JobStore::open_migrated(url, &version);
     if (!store) {
       log->error("{}", store.status().message());
       return exit_code(store.status().code());
     }
-    auto version = (*store)->migrate();
-    if (!version) {
-      log->error("{}", version.status().message());
-      return exit_code(version.status().code());
-    }
     if (o->migrate->parsed()) {
-      std::printf("schema version %d\n", *version);
+      std::printf("schema version %d\n", version);
       return 0;
     }
     auto token = (*store)->create_token(o->scope, o->note);

@@ -160,15 +160,11 @@ void delivery(const Config& config, const std::atomic<bool>& stop) {
 
 int run(const Config& config, const std::atomic<bool>& stop, const std::function<void(int)>& on_listening) {
   auto log = logger("coordinator");
-  auto store = store::JobStore::connect(config.database_url);
+  int version = 0;
+  auto store = store::JobStore::open_migrated(config.database_url, &version);
   if (!store) {
     log->error("{}", store.status().message());
     return exit_code(store.status().code());
-  }
-  auto version = (*store)->migrate();
-  if (!version) {
-    log->error("{}", version.status().message());
-    return exit_code(version.status().code());
   }
   store::StorePool pool(config.database_url);
   ApiServer api(config, pool);
@@ -177,7 +173,7 @@ int run(const Config& config, const std::atomic<bool>& stop, const std::function
     log->error("{}", port.status().message());
     return exit_code(port.status().code());
   }
-  log->info("schema version {}; API on http://{}:{}", *version, config.listen_host, *port);
+  log->info("schema version {}; API on http://{}:{}", version, config.listen_host, *port);
   if (on_listening) on_listening(*port);
   std::thread server([&] { api.serve(); });
   std::thread reaper([&] { chores(config, stop); });

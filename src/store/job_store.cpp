@@ -127,6 +127,15 @@ Result<std::unique_ptr<JobStore>> JobStore::connect(const std::string& url) {
   return std::unique_ptr<JobStore>(new JobStore(std::move(impl)));
 }
 
+Result<std::unique_ptr<JobStore>> JobStore::open_migrated(const std::string& url, int* version) {
+  auto store = connect(url);
+  if (!store) return store.status();
+  auto v = (*store)->migrate();
+  if (!v) return v.status();
+  if (version) *version = *v;
+  return store;
+}
+
 Result<int> JobStore::migrate() {
   return impl_->run("migrate", [](pqxx::work& tx) {
     tx.exec_params("SELECT pg_advisory_xact_lock($1)", kMigrationLock);

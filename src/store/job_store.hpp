@@ -38,6 +38,8 @@ class JobStore {
  public:
   /// Connects (kIo with the server's message if it cannot).
   static Result<std::unique_ptr<JobStore>> connect(const std::string& url);
+  /// Connects and applies the migrations: what the coordinator and `kiln migrate` do first.
+  static Result<std::unique_ptr<JobStore>> open_migrated(const std::string& url, int* version = nullptr);
   ~JobStore();
 
   /// Applies the embedded migrations not applied yet, under an advisory lock (safe to run from
