@@ -86,7 +86,6 @@ struct ApiServer::Impl {
   void routes() {
     server.set_payload_max_length(config.max_body_bytes);
     server.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
-      std::string route = req.matches.empty() ? req.path : req.matches[0].str();
       requests.counter({req.method + " " + route_label(req.path), std::to_string(res.status)}).inc();
     });
     server.set_error_handler([](const httplib::Request&, httplib::Response& res) {

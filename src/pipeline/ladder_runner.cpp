@@ -449,7 +449,8 @@ class Decoder {
       for (const AVPixelFormat* f = fmts; *f != AV_PIX_FMT_NONE; ++f)
         if (*f == self->hw_pix_fmt_) return *f;
       // The device cannot decode this stream's profile (10-bit H.264, 4:2:2, ...): software.
-      self->hw_refused_ = true;
+      logger("pipeline")->warn("{}: the device cannot decode this stream's format; decoding in software",
+                               self->cfg_.recipe.backend);
       for (const AVPixelFormat* f = fmts; *f != AV_PIX_FMT_NONE; ++f)
         if (!(av_pix_fmt_desc_get(*f)->flags & AV_PIX_FMT_FLAG_HWACCEL)) return *f;
       return AV_PIX_FMT_NONE;
@@ -561,7 +562,6 @@ class Decoder {
   int corrupt_ = 0;
   int dropped_ = 0;
   AVPixelFormat hw_pix_fmt_ = AV_PIX_FMT_NONE;
-  bool hw_refused_ = false;
 };
 
 /// Scaling is a large share of a software ladder: each rendition scales from the smallest
