@@ -17,20 +17,34 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <pqxx/pqxx>
+
+#include "store/db.hpp"
 #include "store/job_store.hpp"
 
 using Clock = std::chrono::steady_clock;
+using kiln::store::Db;
 using kiln::store::JobStore;
 
 namespace {
 
-std::unique_ptr<JobStore> connect(const std::string& url) {
-  auto s = JobStore::connect(url);
+std::unique_ptr<Db> connect(const std::string& url) {
+  auto s = Db::connect(url);
   if (!s) {
     std::fprintf(stderr, "%s\n", s.status().message().c_str());
     std::exit(1);
   }
   return std::move(s).value();
+}
+
+/// Bench setup only (the store has no raw-SQL door): empties the queue, optionally seeds it.
+void reset_queue(const std::string& url, int seed_jobs) {
+  pqxx::connection c(url);
+  pqxx::nontransaction tx(c);
+  tx.exec("TRUNCATE kiln_jobs CASCADE");
+  if (seed_jobs > 0)
+    tx.exec(fmt::format("INSERT INTO kiln_jobs (spec, priority) SELECT jsonb_build_object('input', "
+                        "'/in/' || g), g % 11 - 5 FROM generate_series(1, {}) g", seed_jobs));
 }
 
 double percentile(std::vector<double> v, double p) {
@@ -39,10 +53,7 @@ double percentile(std::vector<double> v, double p) {
 }
 
 double claims_per_second(const std::string& url, int jobs, int claimers) {
-  auto store = connect(url);
-  (void)store->execute("TRUNCATE kiln_jobs CASCADE");
-  (void)store->execute(fmt::format("INSERT INTO kiln_jobs (spec, priority) SELECT jsonb_build_object('input', "
-                                   "'/in/' || g), g % 11 - 5 FROM generate_series(1, {}) g", jobs));
+  reset_queue(url, jobs);
   std::atomic<int> claimed{0};
   std::vector<std::thread> threads;
   auto start = Clock::now();
@@ -50,7 +61,7 @@ double claims_per_second(const std::string& url, int jobs, int claimers) {
     threads.emplace_back([&, t] {
       auto s = connect(url);
       for (;;) {
-        auto c = s->claim(fmt::format("bench-{}", t), {"default"}, 60);
+        auto c = JobStore(*s).claim(fmt::format("bench-{}", t), {"default"}, 60);
         if (!c || !c->has_value()) return;
         ++claimed;
       }
@@ -64,7 +75,7 @@ double claims_per_second(const std::string& url, int jobs, int claimers) {
 /// An idle node's loop (LISTEN, claim on NOTIFY) against one submitter.
 std::vector<double> submit_to_running_ms(const std::string& url, int n) {
   auto submitter = connect(url);
-  (void)submitter->execute("TRUNCATE kiln_jobs CASCADE");
+  reset_queue(url, 0);
   std::mutex mu;
   std::map<int64_t, Clock::time_point> submitted, running;
   std::atomic<bool> stop{false};
@@ -73,7 +84,7 @@ std::vector<double> submit_to_running_ms(const std::string& url, int n) {
     auto listener = connect(url);
     (void)listener->listen("kiln_jobs");
     while (!stop) {
-      auto c = claimer->claim("bench-node", {"default"}, 60);
+      auto c = JobStore(*claimer).claim("bench-node", {"default"}, 60);
       if (c && c->has_value()) {
         std::lock_guard lock(mu);
         running[(*c)->id] = Clock::now();
@@ -86,7 +97,7 @@ std::vector<double> submit_to_running_ms(const std::string& url, int n) {
     kiln::NewJob j;
     j.spec = {{"input", fmt::format("/in/{}", i)}};
     auto t0 = Clock::now();
-    auto r = submitter->submit(j);
+    auto r = JobStore(*submitter).submit(j);
     if (!r) continue;
     {
       std::lock_guard lock(mu);

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "store/job_store.hpp"
+#include "store/event_store.hpp"
 
 namespace kiln::alert {
 

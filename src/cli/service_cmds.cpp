@@ -12,7 +12,8 @@
 #include "kiln/node_config.hpp"
 #include "log.hpp"
 #include "node/node.hpp"
-#include "store/job_store.hpp"
+#include "store/db.hpp"
+#include "store/token_store.hpp"
 
 namespace kiln::cli {
 namespace {
@@ -85,7 +86,7 @@ std::function<int()> add_services(CLI::App& app) {
       return exit_code(Code::kUsage);
     }
     int version = 0;
-    auto store = store::JobStore::open_migrated(url, &version);
+    auto store = store::Db::open_migrated(url, &version);
     if (!store) {
       log->error("{}", store.status().message());
       return exit_code(store.status().code());
@@ -94,7 +95,7 @@ std::function<int()> add_services(CLI::App& app) {
       std::printf("schema version %d\n", version);
       return 0;
     }
-    auto token = (*store)->create_token(o->scope, o->note);
+    auto token = store::TokenStore(**store).create_token(o->scope, o->note);
     if (!token) {
       log->error("{}", token.status().message());
       return exit_code(token.status().code());

@@ -9,7 +9,11 @@
 #include "coordinator/job_json.hpp"
 #include "log.hpp"
 #include "metrics/registry.hpp"
+#include "store/event_store.hpp"
+#include "store/job_store.hpp"
+#include "store/node_store.hpp"
 #include "store/store_pool.hpp"
+#include "store/token_store.hpp"
 
 namespace kiln::coordinator {
 namespace {
@@ -58,7 +62,7 @@ struct ApiServer::Impl {
       send_store_error(res, store.status());
       return false;
     }
-    auto scope = (*store)->scope_of(auth.substr(7));
+    auto scope = store::TokenStore(**store).scope_of(auth.substr(7));
     if (!scope) {
       send_store_error(res, scope.status());
       return false;
@@ -95,8 +99,8 @@ struct ApiServer::Impl {
     });
     server.Get("/healthz", [](const httplib::Request&, httplib::Response& res) { send_json(res, {{"ok", true}}); });
     server.Get("/readyz", [this](const httplib::Request&, httplib::Response& res) {
-      with_store(res, [&](store::JobStore& s) {
-        auto st = s.execute("SELECT 1");
+      with_store(res, [&](store::Db& db) {
+        auto st = db.ping();
         if (!st.is_ok()) return send_store_error(res, st);
         send_json(res, {{"ok", true}});
       });
@@ -108,8 +112,8 @@ struct ApiServer::Impl {
     server.Get("/v1/jobs", [this](const httplib::Request& req, httplib::Response& res) { list(req, res); });
     server.Get(R"(/v1/jobs/(\d+))", [this](const httplib::Request& req, httplib::Response& res) {
       if (!authorize(req, res, Scope::kRead)) return;
-      with_store(res, [&](store::JobStore& s) {
-        auto job = s.get(std::stoll(req.matches[1]));
+      with_store(res, [&](store::Db& db) {
+        auto job = store::JobStore(db).get(std::stoll(req.matches[1]));
         if (!job) return send_store_error(res, job.status());
         if (!*job) return send_error(res, 404, "not_found", "no such job");
         send_json(res, job_json(**job));
@@ -117,11 +121,11 @@ struct ApiServer::Impl {
     });
     server.Post(R"(/v1/jobs/(\d+)/cancel)", [this](const httplib::Request& req, httplib::Response& res) {
       if (!authorize(req, res, Scope::kSubmit)) return;
-      with_store(res, [&](store::JobStore& s) { change(s, res, std::stoll(req.matches[1]), true); });
+      with_store(res, [&](store::Db& db) { change(db, res, std::stoll(req.matches[1]), true); });
     });
     server.Post(R"(/v1/jobs/(\d+)/retry)", [this](const httplib::Request& req, httplib::Response& res) {
       if (!authorize(req, res, Scope::kAdmin)) return;
-      with_store(res, [&](store::JobStore& s) { change(s, res, std::stoll(req.matches[1]), false); });
+      with_store(res, [&](store::Db& db) { change(db, res, std::stoll(req.matches[1]), false); });
     });
     server.Get(R"(/v1/jobs/(\d+)/events)", [this](const httplib::Request& req, httplib::Response& res) {
       if (!authorize(req, res, Scope::kRead)) return;
@@ -129,16 +133,16 @@ struct ApiServer::Impl {
     });
     server.Get("/v1/nodes", [this](const httplib::Request& req, httplib::Response& res) {
       if (!authorize(req, res, Scope::kRead)) return;
-      with_store(res, [&](store::JobStore& s) {
-        auto nodes = s.nodes();
+      with_store(res, [&](store::Db& db) {
+        auto nodes = store::NodeStore(db).nodes();
         if (!nodes) return send_store_error(res, nodes.status());
         send_json(res, {{"nodes", *nodes}});
       });
     });
     server.Get("/v1/devices", [this](const httplib::Request& req, httplib::Response& res) {
       if (!authorize(req, res, Scope::kRead)) return;
-      with_store(res, [&](store::JobStore& s) {
-        auto nodes = s.nodes();
+      with_store(res, [&](store::Db& db) {
+        auto nodes = store::NodeStore(db).nodes();
         if (!nodes) return send_store_error(res, nodes.status());
         nlohmann::json devices = nlohmann::json::array();
         for (const auto& n : *nodes)
@@ -173,8 +177,8 @@ struct ApiServer::Impl {
     auto job = parse_job_request(body);
     if (!job) return send_error(res, 400, "invalid_spec", job.status().message());
     job->idempotency_key = req.get_header_value("Idempotency-Key");
-    with_store(res, [&](store::JobStore& s) {
-      auto r = s.submit(*job);
+    with_store(res, [&](store::Db& db) {
+      auto r = store::JobStore(db).submit(*job);
       if (!r) return send_store_error(res, r.status());
       send_json(res, job_json(r->job), r->created ? 201 : 200);
     });
@@ -190,8 +194,8 @@ struct ApiServer::Impl {
     int limit = req.has_param("limit") ? std::atoi(req.get_param_value("limit").c_str()) : 50;
     if (limit < 1 || limit > 500) return send_error(res, 400, "invalid_limit", "limit must be 1..500");
     int64_t cursor = req.has_param("cursor") ? std::atoll(req.get_param_value("cursor").c_str()) : 0;
-    with_store(res, [&](store::JobStore& s) {
-      auto jobs = s.list(state, limit, cursor);
+    with_store(res, [&](store::Db& db) {
+      auto jobs = store::JobStore(db).list(state, limit, cursor);
       if (!jobs) return send_store_error(res, jobs.status());
       nlohmann::json out = {{"jobs", nlohmann::json::array()}};
       for (const auto& j : *jobs) out["jobs"].push_back(job_json(j));
@@ -200,7 +204,8 @@ struct ApiServer::Impl {
     });
   }
 
-  void change(store::JobStore& s, httplib::Response& res, int64_t id, bool cancel) {
+  void change(store::Db& db, httplib::Response& res, int64_t id, bool cancel) {
+    store::JobStore s(db);
     auto job = s.get(id);
     if (!job) return send_store_error(res, job.status());
     if (!*job) return send_error(res, 404, "not_found", "no such job");
@@ -221,7 +226,7 @@ struct ApiServer::Impl {
       auto store = pool.borrow();
       if (!store) return false;
       for (int polls = 0; polls < 600; ++polls) {
-        auto events = (*store)->events(id, last);
+        auto events = store::EventStore(**store).events(id, last);
         if (!events) return false;
         for (const auto& e : *events) {
           std::string msg = fmt::format("id: {}\nevent: {}\ndata: {}\n\n", e.id, e.kind,
@@ -230,7 +235,7 @@ struct ApiServer::Impl {
           if (!sink.write(msg.data(), msg.size())) return false;
           last = e.id;
         }
-        auto job = (*store)->get(id);
+        auto job = store::JobStore(**store).get(id);
         if (!job || !*job) return false;
         if (is_final((*job)->state) && events->empty()) {
           sink.done();

@@ -13,6 +13,9 @@
 #include "coordinator/api.hpp"
 #include "log.hpp"
 #include "metrics/registry.hpp"
+#include "store/event_store.hpp"
+#include "store/job_store.hpp"
+#include "store/node_store.hpp"
 #include "store/store_pool.hpp"
 
 namespace kiln::coordinator {
@@ -34,17 +37,15 @@ void sleep_unless_stopped(const std::atomic<bool>& stop, double seconds) {
 /// Leader chores: only the coordinator holding the advisory lock runs them.
 void chores(const Config& config, const std::atomic<bool>& stop) {
   auto log = logger("coordinator");
-  std::unique_ptr<store::JobStore> store;
+  std::unique_ptr<store::Db> store;
+  const store::RetryPolicy policy{config.retry_base_seconds};
   bool leader = false;
   std::mt19937_64 rng(std::random_device{}());
   std::uniform_real_distribution<double> unit(0, 1);
   while (!stop.load()) {
     if (!store) {
-      auto s = store::JobStore::connect(config.database_url);
-      if (s) {
-        store = std::move(s).value();
-        store->retry_policy.base_seconds = config.retry_base_seconds;
-      }
+      auto s = store::Db::connect(config.database_url);
+      if (s) store = std::move(s).value();
       leader = false;
     }
     if (store && !leader) {
@@ -56,7 +57,7 @@ void chores(const Config& config, const std::atomic<bool>& stop) {
       }
     }
     if (store && leader) {
-      auto reaped = store->reap_expired_leases(unit(rng));
+      auto reaped = store::JobStore(*store, policy).reap_expired_leases(unit(rng));
       if (!reaped) {
         log->warn("reaper: {}", reaped.status().message());
         store.reset();
@@ -65,12 +66,12 @@ void chores(const Config& config, const std::atomic<bool>& stop) {
         metrics::default_registry().counter("kiln_lease_losses_total", "Leases that expired on a node.").counter().inc(*reaped);
       }
       if (store) {
-        auto counts = store->count_by_state();
+        auto counts = store::JobStore(*store).count_by_state();
         if (counts) {
           auto& jobs = metrics::default_registry().gauge("kiln_jobs", "Jobs by state.", {"state"});
           for (const auto& [state, n] : *counts) jobs.gauge({state}).set(static_cast<double>(n));
         }
-        auto lost = store->mark_lost_nodes(config.node_timeout_seconds);
+        auto lost = store::NodeStore(*store).mark_lost_nodes(config.node_timeout_seconds);
         if (lost) for (const auto& n : *lost) log->warn("node {} lost: no heartbeat for {} s", n, config.node_timeout_seconds);
       }
     }
@@ -79,7 +80,7 @@ void chores(const Config& config, const std::atomic<bool>& stop) {
 }
 
 /// Webhooks and Slack: each event once per receiver, retried with backoff (Retry-After wins).
-void deliver_events(const Receiver& r, store::JobStore& store, metrics::Family& deliveries) {
+void deliver_events(const Receiver& r, store::EventStore& store, metrics::Family& deliveries) {
   auto pending = store.undelivered(r.name, r.events, 50);
   if (!pending) return;
   for (const auto& e : *pending) {
@@ -104,7 +105,7 @@ struct AlertmanagerState {
   std::chrono::steady_clock::time_point last_sent{};
 };
 
-void deliver_alerts(const Receiver& r, store::JobStore& store, AlertmanagerState& st, metrics::Family& deliveries) {
+void deliver_alerts(const Receiver& r, store::EventStore& store, AlertmanagerState& st, metrics::Family& deliveries) {
   auto conditions = store.firing_conditions();
   if (!conditions) return;
   std::map<std::string, alert::Alert> now;
@@ -141,17 +142,19 @@ void delivery(const Config& config, const std::atomic<bool>& stop) {
   auto& deliveries = metrics::default_registry().counter(
       "kiln_alert_deliveries_total", "Alert and webhook deliveries by receiver and outcome.", {"receiver", "outcome"});
   std::map<std::string, AlertmanagerState> am;
-  std::unique_ptr<store::JobStore> store;
+  std::unique_ptr<store::Db> db;
   while (!stop.load()) {
-    if (!store) {
-      auto s = store::JobStore::connect(config.database_url);
-      if (s) store = std::move(s).value();
+    if (!db) {
+      auto s = store::Db::connect(config.database_url);
+      if (s) db = std::move(s).value();
     }
-    if (store)
+    if (db) {
+      store::EventStore events(*db);
       for (const auto& r : config.receivers) {
-        if (r.type == "alertmanager") deliver_alerts(r, *store, am[r.name], deliveries);
-        else deliver_events(r, *store, deliveries);
+        if (r.type == "alertmanager") deliver_alerts(r, events, am[r.name], deliveries);
+        else deliver_events(r, events, deliveries);
       }
+    }
     sleep_unless_stopped(stop, config.delivery_interval_seconds);
   }
 }
@@ -161,7 +164,7 @@ void delivery(const Config& config, const std::atomic<bool>& stop) {
 int run(const Config& config, const std::atomic<bool>& stop, const std::function<void(int)>& on_listening) {
   auto log = logger("coordinator");
   int version = 0;
-  auto store = store::JobStore::open_migrated(config.database_url, &version);
+  auto store = store::Db::open_migrated(config.database_url, &version);
   if (!store) {
     log->error("{}", store.status().message());
     return exit_code(store.status().code());

@@ -21,7 +21,9 @@
 #include "metrics/registry.hpp"
 #include "pipeline/result_json.hpp"
 #include "scheduler/device_health.hpp"
+#include "store/event_store.hpp"
 #include "store/job_store.hpp"
+#include "store/node_store.hpp"
 
 namespace kiln::node {
 namespace {
@@ -92,13 +94,13 @@ class Node {
       for (const auto& d : *discovered) if (d.usable && d.backend != "software" && !d.cpu_emulated) ++max_jobs_;
       max_jobs_ += config_.software_slots >= 0 ? config_.software_slots : std::max(1, topology->pus / 4);
     }
-    auto store = store::JobStore::connect(config_.database_url);
+    auto store = store::Db::connect(config_.database_url);
     if (!store) return fail_start(store.status());
     store_ = std::move(store).value();
-    if (auto st = store_->register_node(name(), devices_json(*devices()), max_jobs_); !st.is_ok()) return fail_start(st);
+    if (auto st = store::NodeStore(*store_).register_node(name(), devices_json(*devices()), max_jobs_); !st.is_ok()) return fail_start(st);
     if (auto st = hotplug_.start(); !st.is_ok())
       log->warn("hotplug: {}; devices added later need a restart", st.message());
-    auto listener = store::JobStore::connect(config_.database_url);
+    auto listener = store::Db::connect(config_.database_url);
     if (!listener) return fail_start(listener.status());
     listener_ = std::move(listener).value();
     (void)listener_->listen("kiln_jobs");
@@ -118,7 +120,7 @@ class Node {
       metrics_server_->stop();
       metrics_thread_.join();
     }
-    (void)store_->node_heartbeat(name(), "stopped");
+    (void)store::NodeStore(*store_).node_heartbeat(name(), "stopped");
     log->info("node {} stopped", name());
     return 0;
   }
@@ -154,7 +156,7 @@ class Node {
         if (woke && *woke) poke_heartbeat();
         continue;
       }
-      auto c = store_->claim(name(), config_.queues, config_.lease_seconds);
+      auto c = store::JobStore(*store_).claim(name(), config_.queues, config_.lease_seconds);
       if (!c) {
         logger("node")->warn("claiming: {}; retrying", c.status().message());
         std::this_thread::sleep_for(std::chrono::seconds(1));
@@ -188,12 +190,12 @@ class Node {
   void execute(RunningJob& j) {
     auto log = logger("node");
     auto start = Clock::now();
-    auto store = store::JobStore::connect(config_.database_url);  // this job's own connection
-    if (!store) {
-      log->error("job {}: {}", j.claim.id, store.status().message());
+    auto db = store::Db::connect(config_.database_url);  // this job's own connection
+    if (!db) {
+      log->error("job {}: {}", j.claim.id, db.status().message());
       return;
     }
-    (*store)->retry_policy.base_seconds = config_.retry_base_seconds;
+    store::JobStore jobs(**db, store::RetryPolicy{config_.retry_base_seconds});
     const auto& spec = j.claim.spec;
     log->info("job {} attempt {}: {} -> {}", j.claim.id, j.claim.attempt, spec.value("input", ""),
               spec.value("output", ""));
@@ -215,7 +217,7 @@ class Node {
                     {"frames", p.frames}, {"etaSeconds", p.eta_seconds}};
     };
     req.on_input = [&](const MediaInfo& info) {
-      (void)(*store)->set_input_info(j.claim.id, j.claim.attempt, pipeline::input_details(info));
+      (void)jobs.set_input_info(j.claim.id, j.claim.attempt, pipeline::input_details(info));
     };
     req.on_device = [this](const Device& d, int sessions, bool running) {
       sessions_.gauge({d.backend + ":" + d.id}).inc(running ? sessions : -sessions);
@@ -223,7 +225,7 @@ class Node {
     queue_wait_.histogram().observe(j.claim.queue_wait_seconds);
     const auto quarantined_before = health_.quarantined_devices();
     req.before_publish = [&]() {
-      auto hb = (*store)->heartbeat(j.claim.id, j.claim.attempt, {{"phase", "publishing"}, {"percent", 100}},
+      auto hb = jobs.heartbeat(j.claim.id, j.claim.attempt, {{"phase", "publishing"}, {"percent", 100}},
                                     config_.lease_seconds);
       return hb && hb->owned && !hb->cancel_requested;
     };
@@ -237,7 +239,7 @@ class Node {
     }
     double seconds = std::chrono::duration<double>(Clock::now() - start).count();
     duration_.histogram().observe(seconds);
-    record_device_events(**store, j, result, quarantined_before);
+    record_device_events(**db, j, result, quarantined_before);
     if (j.lost) {
       log->warn("job {} attempt {}: lease lost; stopped, nothing published", j.claim.id, j.claim.attempt);
       outcomes_.counter({"lease_lost"}).inc();
@@ -245,14 +247,14 @@ class Node {
     }
     if (result) {
       auto output = pipeline::result_json(*result);
-      auto ok = with_retries([&] { return (*store)->complete(j.claim.id, j.claim.attempt, output); });
+      auto ok = with_retries([&] { return jobs.complete(j.claim.id, j.claim.attempt, output); });
       log->info("job {} complete in {:.1f} s on {}", j.claim.id, seconds, result->backend);
       outcomes_.counter({ok && *ok ? "completed" : "fenced_out"}).inc();
       return;
     }
     const Status& st = result.status();
     if (st.code() == Code::kCancelled && j.cancel_requested) {
-      (void)(*store)->acknowledge_cancel(j.claim.id, j.claim.attempt);
+      (void)jobs.acknowledge_cancel(j.claim.id, j.claim.attempt);
       log->info("job {} cancelled", j.claim.id);
       outcomes_.counter({"cancelled"}).inc();
       return;
@@ -261,21 +263,22 @@ class Node {
     std::mt19937_64 rng(std::random_device{}());
     nlohmann::json error = {{"code", code_name(st.code())}, {"message", st.message()}, {"node", name()}};
     double u = unit(rng);
-    auto state = with_retries([&] { return (*store)->fail(j.claim.id, j.claim.attempt, error, retryable(st.code()), u); });
+    auto state = with_retries([&] { return jobs.fail(j.claim.id, j.claim.attempt, error, retryable(st.code()), u); });
     log->warn("job {} attempt {} failed ({}): {} -> {}", j.claim.id, j.claim.attempt, code_name(st.code()),
               st.message(), state && *state ? state_name(**state) : "fenced out");
     outcomes_.counter({"failed"}).inc();
   }
 
   /// Fallbacks and new quarantines become events, so alerts and dashboards see them.
-  void record_device_events(store::JobStore& store, const RunningJob& j, const Result<TranscodeResult>& result,
+  void record_device_events(store::Db& db, const RunningJob& j, const Result<TranscodeResult>& result,
                             const std::vector<std::string>& quarantined_before) {
+    store::EventStore events(db);
     if (result)
       for (const auto& why : result->fallbacks)
-        (void)store.add_event(j.claim.id, "fallback", {{"reason", why}, {"node", name()}, {"ranOn", result->backend}});
+        (void)events.add_event(j.claim.id, "fallback", {{"reason", why}, {"node", name()}, {"ranOn", result->backend}});
     for (const auto& key : health_.quarantined_devices())
       if (std::find(quarantined_before.begin(), quarantined_before.end(), key) == quarantined_before.end())
-        (void)store.add_event(j.claim.id, "device_quarantined", {{"device", key}, {"node", name()}});
+        (void)events.add_event(j.claim.id, "device_quarantined", {{"device", key}, {"node", name()}});
   }
 
   /// A job's final write must survive a database restart: retried for up to the lease (after
@@ -294,11 +297,11 @@ class Node {
   /// Renews every running job's lease with its progress; stops jobs that were cancelled or
   /// whose lease was lost. Also the node's own heartbeat and the systemd watchdog.
   void heartbeat_loop() {
-    auto store = store::JobStore::connect(config_.database_url);
+    auto store = store::Db::connect(config_.database_url);
     while (!beats_stop_.load()) {
-      if (!store) store = store::JobStore::connect(config_.database_url);
+      if (!store) store = store::Db::connect(config_.database_url);
       if (store) {
-        (void)(*store)->node_heartbeat(name(), stop_.load() ? "draining" : "up");
+        (void)store::NodeStore(**store).node_heartbeat(name(), stop_.load() ? "draining" : "up");
         double fps_total = 0;
         std::vector<RunningJob*> snapshot;
         {
@@ -312,13 +315,13 @@ class Node {
             progress = j->progress;
           }
           fps_total += progress.value("fps", 0.0);
-          auto hb = (*store)->heartbeat(j->claim.id, j->claim.attempt, progress, config_.lease_seconds);
+          auto hb = store::JobStore(**store).heartbeat(j->claim.id, j->claim.attempt, progress, config_.lease_seconds);
           if (hb && hb->owned && Clock::now() - j->last_status_update > std::chrono::seconds(10)) {
-            (void)(*store)->add_event(j->claim.id, "status_update", progress);
+            (void)store::EventStore(**store).add_event(j->claim.id, "status_update", progress);
             j->last_status_update = Clock::now();
           }
           if (!hb) {
-            store = store::JobStore::connect(config_.database_url);  // reconnect next round
+            store = store::Db::connect(config_.database_url);  // reconnect next round
             break;
           }
           if (!hb->owned) {
@@ -364,7 +367,7 @@ class Node {
   }
 
   /// A DRM device came, went or changed: discovery again, and the new list registered.
-  void rediscover_on_hotplug(store::JobStore& store) {
+  void rediscover_on_hotplug(store::Db& db) {
     std::string what;
     if (!hotplug_.changed(&what)) return;
     auto topology = load_topology("");
@@ -372,7 +375,7 @@ class Node {
     auto found = std::make_shared<const std::vector<Device>>(discover_devices(*topology));
     logger("node")->warn("hotplug ({}): rediscovered {} device(s)", what, found->size());
     set_devices(found);
-    (void)store.register_node(name(), devices_json(*found), max_jobs_);
+    (void)store::NodeStore(db).register_node(name(), devices_json(*found), max_jobs_);
   }
 
   bool recheck_quarantined_periodically() {
@@ -433,7 +436,7 @@ class Node {
   std::shared_ptr<const std::vector<Device>> devices_;
   HotplugMonitor hotplug_;
   int max_jobs_ = 1;
-  std::unique_ptr<store::JobStore> store_, listener_;
+  std::unique_ptr<store::Db> store_, listener_;
   std::mutex mu_;
   std::list<std::unique_ptr<RunningJob>> jobs_;
   scheduler::DeviceHealth health_{scheduler::DeviceHealth::Policy{config_.strikes,

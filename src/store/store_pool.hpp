@@ -1,12 +1,12 @@
 #pragma once
-// A few JobStore connections shared by a server's threads: each request borrows one.
+// A few database connections shared by a server's threads: each request borrows one.
 
 #include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
 
-#include "store/job_store.hpp"
+#include "store/db.hpp"
 
 namespace kiln::store {
 
@@ -17,17 +17,17 @@ class StorePool {
   /// A borrowed connection; returned to the pool when the lease ends.
   class Lease {
    public:
-    Lease(StorePool* pool, std::unique_ptr<JobStore> s) : pool_(pool), store_(std::move(s)) {}
+    Lease(StorePool* pool, std::unique_ptr<Db> s) : pool_(pool), store_(std::move(s)) {}
     Lease(Lease&&) = default;
     ~Lease() {
       if (store_) pool_->give_back(std::move(store_));
     }
-    JobStore* operator->() { return store_.get(); }
-    JobStore& operator*() { return *store_; }
+    Db* operator->() { return store_.get(); }
+    Db& operator*() { return *store_; }
 
    private:
     StorePool* pool_;
-    std::unique_ptr<JobStore> store_;
+    std::unique_ptr<Db> store_;
   };
 
   Result<Lease> borrow() {
@@ -39,7 +39,7 @@ class StorePool {
         return Lease(this, std::move(s));
       }
     }
-    auto s = JobStore::connect(url_);
+    auto s = Db::connect(url_);
     if (!s) return s.status();
     return Lease(this, std::move(s).value());
   }
@@ -47,13 +47,13 @@ class StorePool {
   const std::string& url() const { return url_; }
 
  private:
-  void give_back(std::unique_ptr<JobStore> s) {
+  void give_back(std::unique_ptr<Db> s) {
     std::lock_guard lock(mu_);
     idle_.push_back(std::move(s));
   }
   std::string url_;
   std::mutex mu_;
-  std::vector<std::unique_ptr<JobStore>> idle_;
+  std::vector<std::unique_ptr<Db>> idle_;
 };
 
 }  // namespace kiln::store

@@ -3,6 +3,10 @@
 
 #include "store/job_store.hpp"
 
+#include "store/event_store.hpp"
+#include "store/node_store.hpp"
+#include "store/token_store.hpp"
+
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -40,8 +44,8 @@ class TestDatabase {
     }
   }
   const std::string& url() const { return url_; }
-  std::unique_ptr<JobStore> store() {
-    auto s = JobStore::connect(url_);
+  std::unique_ptr<Db> connect() {
+    auto s = Db::connect(url_);
     EXPECT_TRUE(s.is_ok()) << s.status().to_string();
     return s.is_ok() ? std::move(s).value() : nullptr;
   }
@@ -68,9 +72,13 @@ class TestDatabase {
 class JobStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    store_ = db_.store();
-    ASSERT_TRUE(store_);
-    auto v = store_->migrate();
+    conn_ = db_.connect();
+    ASSERT_TRUE(conn_);
+    jobs_.emplace(*conn_);
+    events_.emplace(*conn_);
+    nodes_.emplace(*conn_);
+    tokens_.emplace(*conn_);
+    auto v = conn_->migrate();
     ASSERT_TRUE(v.is_ok()) << v.status().to_string();
   }
   int64_t submit(int priority = 0, const std::string& queue = "default", int max_attempts = 3,
@@ -81,24 +89,28 @@ class JobStoreTest : public ::testing::Test {
     j.queue = queue;
     j.max_attempts = max_attempts;
     j.idempotency_key = key;
-    auto r = store_->submit(j);
+    auto r = jobs_->submit(j);
     EXPECT_TRUE(r.is_ok()) << r.status().to_string();
     return r.is_ok() ? r->job.id : 0;
   }
   Claim claim(const std::string& node = "n1") {
-    auto c = store_->claim(node, {"default"}, 30);
+    auto c = jobs_->claim(node, {"default"}, 30);
     EXPECT_TRUE(c.is_ok()) << c.status().to_string();
     EXPECT_TRUE(c.is_ok() && c->has_value()) << "nothing to claim";
     return c.is_ok() && c->has_value() ? **c : Claim{};
   }
-  JobState state(int64_t id) { return (*store_->get(id))->state; }
+  JobState state(int64_t id) { return (*jobs_->get(id))->state; }
 
   TestDatabase db_;
-  std::unique_ptr<JobStore> store_;
+  std::unique_ptr<Db> conn_;
+  std::optional<JobStore> jobs_;
+  std::optional<EventStore> events_;
+  std::optional<NodeStore> nodes_;
+  std::optional<TokenStore> tokens_;
 };
 
 TEST_F(JobStoreTest, MigrationsApplyOnceAndConcurrently) {
-  auto again = store_->migrate();
+  auto again = conn_->migrate();
   ASSERT_TRUE(again.is_ok());
   EXPECT_EQ(*again, 2);
   EXPECT_EQ(db_.scalar("SELECT count(*) FROM kiln_schema_migrations"), 2);
@@ -109,14 +121,14 @@ TEST_F(JobStoreTest, IdempotentSubmitReturnsTheLiveJob) {
   NewJob j;
   j.spec = {{"input", "other"}};
   j.idempotency_key = "upload-42";
-  auto again = store_->submit(j);
+  auto again = jobs_->submit(j);
   ASSERT_TRUE(again.is_ok());
   EXPECT_FALSE(again->created);
   EXPECT_EQ(again->job.id, a);
   EXPECT_EQ(again->job.spec["input"], "/media/in.mp4");
   Claim c = claim();
-  ASSERT_TRUE(*store_->complete(c.id, c.attempt, {{"ok", true}}));
-  auto after = store_->submit(j);  // the key is free once the job is final
+  ASSERT_TRUE(*jobs_->complete(c.id, c.attempt, {{"ok", true}}));
+  auto after = jobs_->submit(j);  // the key is free once the job is final
   ASSERT_TRUE(after.is_ok());
   EXPECT_TRUE(after->created);
   EXPECT_NE(after->job.id, a);
@@ -128,11 +140,11 @@ TEST_F(JobStoreTest, ClaimsMostUrgentFirstWithinItsQueues) {
   EXPECT_EQ(claim().id, high);
   EXPECT_EQ(claim().id, mid);
   EXPECT_EQ(claim().id, low);
-  auto none = store_->claim("n1", {"default"}, 30);
+  auto none = jobs_->claim("n1", {"default"}, 30);
   ASSERT_TRUE(none.is_ok());
   EXPECT_FALSE(none->has_value());
   EXPECT_EQ(state(high), JobState::kRunning);
-  EXPECT_EQ((*store_->get(high))->node, "n1");
+  EXPECT_EQ((*jobs_->get(high))->node, "n1");
 }
 
 TEST_F(JobStoreTest, ANodeThatLostItsLeaseCannotCompleteOrHeartbeat) {
@@ -140,7 +152,7 @@ TEST_F(JobStoreTest, ANodeThatLostItsLeaseCannotCompleteOrHeartbeat) {
   Claim first = claim("node-a");
   EXPECT_EQ(first.attempt, 1);
   db_.sql("UPDATE kiln_jobs SET lease_expires_at = now() - interval '1 second'");
-  auto reaped = store_->reap_expired_leases(0);
+  auto reaped = jobs_->reap_expired_leases(0);
   ASSERT_TRUE(reaped.is_ok()) << reaped.status().to_string();
   EXPECT_EQ(*reaped, 1);
   EXPECT_EQ(state(id), JobState::kRetryable);
@@ -148,12 +160,12 @@ TEST_F(JobStoreTest, ANodeThatLostItsLeaseCannotCompleteOrHeartbeat) {
   Claim second = claim("node-b");
   EXPECT_EQ(second.id, id);
   EXPECT_EQ(second.attempt, 2);
-  EXPECT_FALSE(*store_->complete(first.id, first.attempt, {{"from", "a"}}));
-  EXPECT_FALSE(store_->heartbeat(first.id, first.attempt, {}, 30)->owned);
-  EXPECT_FALSE(*store_->fail(first.id, first.attempt, {{"m", "late"}}, true, 0));
-  EXPECT_TRUE(store_->heartbeat(second.id, second.attempt, {{"percent", 50}}, 30)->owned);
-  EXPECT_TRUE(*store_->complete(second.id, second.attempt, {{"from", "b"}}));
-  auto job = **store_->get(id);
+  EXPECT_FALSE(*jobs_->complete(first.id, first.attempt, {{"from", "a"}}));
+  EXPECT_FALSE(jobs_->heartbeat(first.id, first.attempt, {}, 30)->owned);
+  EXPECT_FALSE(*jobs_->fail(first.id, first.attempt, {{"m", "late"}}, true, 0));
+  EXPECT_TRUE(jobs_->heartbeat(second.id, second.attempt, {{"percent", 50}}, 30)->owned);
+  EXPECT_TRUE(*jobs_->complete(second.id, second.attempt, {{"from", "b"}}));
+  auto job = **jobs_->get(id);
   EXPECT_EQ(job.state, JobState::kCompleted);
   EXPECT_EQ(job.output["from"], "b");
   EXPECT_EQ(job.errors.size(), 1u);
@@ -163,52 +175,52 @@ TEST_F(JobStoreTest, ANodeThatLostItsLeaseCannotCompleteOrHeartbeat) {
 TEST_F(JobStoreTest, FailuresBackOffThenDiscardAndCanBeRetriedByHand) {
   int64_t id = submit(0, "default", 2);
   Claim c1 = claim();
-  auto s1 = store_->fail(c1.id, c1.attempt, {{"code", "device_lost"}}, true, 0.0);
+  auto s1 = jobs_->fail(c1.id, c1.attempt, {{"code", "device_lost"}}, true, 0.0);
   ASSERT_TRUE(s1.is_ok());
   EXPECT_EQ(**s1, JobState::kRetryable);
   double wait = db_.scalar("SELECT extract(epoch FROM scheduled_at - now()) FROM kiln_jobs");
   EXPECT_GT(wait, 13);  // 15 s base, jitter 0
   EXPECT_LT(wait, 16);
-  auto none = store_->claim("n1", {"default"}, 30);
+  auto none = jobs_->claim("n1", {"default"}, 30);
   EXPECT_FALSE(none->has_value());  // not due yet
   db_.sql("UPDATE kiln_jobs SET scheduled_at = now()");
   Claim c2 = claim();
   EXPECT_EQ(c2.attempt, 2);
-  EXPECT_EQ(**store_->fail(c2.id, c2.attempt, {{"code", "device_lost"}}, true, 0.5), JobState::kDiscarded);
+  EXPECT_EQ(**jobs_->fail(c2.id, c2.attempt, {{"code", "device_lost"}}, true, 0.5), JobState::kDiscarded);
   EXPECT_EQ(state(id), JobState::kDiscarded);
-  EXPECT_TRUE(*store_->retry(id));
-  auto job = **store_->get(id);
+  EXPECT_TRUE(*jobs_->retry(id));
+  auto job = **jobs_->get(id);
   EXPECT_EQ(job.state, JobState::kAvailable);
   EXPECT_EQ(job.max_attempts, 3);
   EXPECT_EQ(claim().attempt, 3);
-  EXPECT_FALSE(*store_->retry(id));  // running: nothing to retry
+  EXPECT_FALSE(*jobs_->retry(id));  // running: nothing to retry
 }
 
 TEST_F(JobStoreTest, InvalidInputIsDiscardedAtOnce) {
   int64_t id = submit(0, "default", 5);
   Claim c = claim();
-  EXPECT_EQ(**store_->fail(c.id, c.attempt, {{"code", "input_not_media"}}, false, 0), JobState::kDiscarded);
-  auto events = *store_->events(id, 0);
+  EXPECT_EQ(**jobs_->fail(c.id, c.attempt, {{"code", "input_not_media"}}, false, 0), JobState::kDiscarded);
+  auto events = *events_->events(id, 0);
   ASSERT_FALSE(events.empty());
   EXPECT_EQ(events.back().kind, "discarded");
 }
 
 TEST_F(JobStoreTest, CancelQueuedAndRunningJobs) {
   int64_t queued = submit();
-  EXPECT_TRUE(*store_->cancel(queued));
+  EXPECT_TRUE(*jobs_->cancel(queued));
   EXPECT_EQ(state(queued), JobState::kCancelled);
-  EXPECT_FALSE(*store_->cancel(queued));
+  EXPECT_FALSE(*jobs_->cancel(queued));
   int64_t running = submit();
   Claim c = claim();
   ASSERT_EQ(c.id, running);
-  EXPECT_TRUE(*store_->cancel(running));
-  auto hb = store_->heartbeat(c.id, c.attempt, {}, 30);
+  EXPECT_TRUE(*jobs_->cancel(running));
+  auto hb = jobs_->heartbeat(c.id, c.attempt, {}, 30);
   ASSERT_TRUE(hb.is_ok());
   EXPECT_TRUE(hb->owned);
   EXPECT_TRUE(hb->cancel_requested);
-  EXPECT_TRUE(*store_->acknowledge_cancel(c.id, c.attempt));
+  EXPECT_TRUE(*jobs_->acknowledge_cancel(c.id, c.attempt));
   EXPECT_EQ(state(running), JobState::kCancelled);
-  EXPECT_FALSE(*store_->complete(c.id, c.attempt, {}));
+  EXPECT_FALSE(*jobs_->complete(c.id, c.attempt, {}));
 }
 
 TEST_F(JobStoreTest, EightConcurrentClaimersTakeEachJobOnce) {
@@ -220,10 +232,10 @@ TEST_F(JobStoreTest, EightConcurrentClaimersTakeEachJobOnce) {
   std::atomic<int> errors{0};
   for (int t = 0; t < 8; ++t)
     threads.emplace_back([&, t] {
-      auto s = JobStore::connect(db_.url());
+      auto s = Db::connect(db_.url());
       if (!s) return void(++errors);
       for (;;) {
-        auto c = (*s)->claim("node-" + std::to_string(t), {"default"}, 30);
+        auto c = JobStore(**s).claim("node-" + std::to_string(t), {"default"}, 30);
         if (!c) return void(++errors);
         if (!c->has_value()) return;
         std::lock_guard lock(mu);
@@ -239,38 +251,38 @@ TEST_F(JobStoreTest, EightConcurrentClaimersTakeEachJobOnce) {
 TEST_F(JobStoreTest, OutboxDeliversEachEventOncePerReceiver) {
   int64_t id = submit();
   Claim c = claim();
-  ASSERT_TRUE(*store_->fail(c.id, c.attempt, {{"code", "x"}}, false, 0));
-  auto pending = store_->undelivered("webhook:ops", {"error", "discarded"}, 10);
+  ASSERT_TRUE(*jobs_->fail(c.id, c.attempt, {{"code", "x"}}, false, 0));
+  auto pending = events_->undelivered("webhook:ops", {"error", "discarded"}, 10);
   ASSERT_TRUE(pending.is_ok()) << pending.status().to_string();
   ASSERT_EQ(pending->size(), 1u);
   EXPECT_EQ((*pending)[0].job_id, id);
   EXPECT_EQ((*pending)[0].kind, "discarded");
-  ASSERT_TRUE(store_->mark_delivery_failed((*pending)[0].id, "webhook:ops", "503", 60).is_ok());
-  EXPECT_TRUE(store_->undelivered("webhook:ops", {"error", "discarded"}, 10)->empty());  // backing off
+  ASSERT_TRUE(events_->mark_delivery_failed((*pending)[0].id, "webhook:ops", "503", 60).is_ok());
+  EXPECT_TRUE(events_->undelivered("webhook:ops", {"error", "discarded"}, 10)->empty());  // backing off
   db_.sql("UPDATE kiln_deliveries SET next_attempt_at = now()");
-  auto again = *store_->undelivered("webhook:ops", {"error", "discarded"}, 10);
+  auto again = *events_->undelivered("webhook:ops", {"error", "discarded"}, 10);
   ASSERT_EQ(again.size(), 1u);
-  ASSERT_TRUE(store_->mark_delivered(again[0].id, "webhook:ops").is_ok());
-  EXPECT_TRUE(store_->undelivered("webhook:ops", {"error", "discarded"}, 10)->empty());
-  EXPECT_EQ(store_->undelivered("alertmanager", {"discarded"}, 10)->size(), 1u);  // its own copy
+  ASSERT_TRUE(events_->mark_delivered(again[0].id, "webhook:ops").is_ok());
+  EXPECT_TRUE(events_->undelivered("webhook:ops", {"error", "discarded"}, 10)->empty());
+  EXPECT_EQ(events_->undelivered("alertmanager", {"discarded"}, 10)->size(), 1u);  // its own copy
 }
 
 TEST_F(JobStoreTest, NodesThatStopHeartbeatingAreMarkedLost) {
-  ASSERT_TRUE(store_->register_node("n1", nlohmann::json::array({{{"backend", "software"}}}), 2).is_ok());
-  ASSERT_TRUE(store_->register_node("n2", nlohmann::json::array(), 1).is_ok());
+  ASSERT_TRUE(nodes_->register_node("n1", nlohmann::json::array({{{"backend", "software"}}}), 2).is_ok());
+  ASSERT_TRUE(nodes_->register_node("n2", nlohmann::json::array(), 1).is_ok());
   db_.sql("UPDATE kiln_nodes SET heartbeat_at = now() - interval '1 minute' WHERE name = 'n1'");
-  auto lost = store_->mark_lost_nodes(30);
+  auto lost = nodes_->mark_lost_nodes(30);
   ASSERT_TRUE(lost.is_ok());
   EXPECT_EQ(*lost, std::vector<std::string>{"n1"});
-  EXPECT_TRUE(store_->mark_lost_nodes(30)->empty());
-  auto nodes = *store_->nodes();
+  EXPECT_TRUE(nodes_->mark_lost_nodes(30)->empty());
+  auto nodes = *nodes_->nodes();
   EXPECT_EQ(nodes[0]["state"], "lost");
   EXPECT_EQ(nodes[1]["state"], "up");
   EXPECT_EQ(db_.scalar("SELECT count(*) FROM kiln_events WHERE kind = 'node_lost'"), 1);
 }
 
 TEST_F(JobStoreTest, ListenWakesOnSubmit) {
-  auto listener = db_.store();
+  auto listener = db_.connect();
   ASSERT_TRUE(listener->listen("kiln_jobs").is_ok());
   auto none = listener->wait_notification(0.05);
   ASSERT_TRUE(none.is_ok());
@@ -285,7 +297,7 @@ TEST_F(JobStoreTest, ADroppedConnectionIsReestablished) {
   submit();
   db_.sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
           "AND pid <> pg_backend_pid()");
-  auto job = store_->get(1);
+  auto job = jobs_->get(1);
   ASSERT_TRUE(job.is_ok()) << job.status().to_string();
   EXPECT_TRUE(job->has_value());
 }
@@ -293,11 +305,11 @@ TEST_F(JobStoreTest, ADroppedConnectionIsReestablished) {
 TEST_F(JobStoreTest, ListPagesByCursorAndFiltersByState) {
   for (int i = 0; i < 5; ++i) submit();
   claim();
-  auto page1 = *store_->list(std::nullopt, 2, 0);
+  auto page1 = *jobs_->list(std::nullopt, 2, 0);
   ASSERT_EQ(page1.size(), 2u);
-  auto page2 = *store_->list(std::nullopt, 10, page1.back().id);
+  auto page2 = *jobs_->list(std::nullopt, 10, page1.back().id);
   EXPECT_EQ(page2.size(), 3u);
-  EXPECT_EQ(store_->list(JobState::kRunning, 10, 0)->size(), 1u);
+  EXPECT_EQ(jobs_->list(JobState::kRunning, 10, 0)->size(), 1u);
 }
 
 TEST(Backoff, DoublesFromFifteenSecondsToAnHourCapWithJitter) {

@@ -1,0 +1,31 @@
+#pragma once
+// Registered nodes: their devices, capacity, state and heartbeat. A view over a Db: not
+// thread-safe, like the Db it uses.
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "kiln/status.hpp"
+#include "store/db.hpp"
+
+namespace kiln::store {
+
+class NodeStore {
+ public:
+  explicit NodeStore(Db& db);
+
+  /// Registers (or re-registers) a node with its devices and job capacity; state 'up'.
+  Status register_node(const std::string& name, const nlohmann::json& devices, int capacity);
+  /// The node's own heartbeat with its state (up, draining, stopped).
+  Status node_heartbeat(const std::string& name, const std::string& state);
+  /// Nodes whose heartbeat is older than `timeout_seconds` become lost (node_lost event).
+  Result<std::vector<std::string>> mark_lost_nodes(double timeout_seconds);
+  Result<nlohmann::json> nodes();
+
+ private:
+  Db& db_;
+};
+
+}  // namespace kiln::store
