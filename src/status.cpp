@@ -1,6 +1,9 @@
 #include "kiln/status.hpp"
 
 #include <array>
+#include <cstdio>
+
+#include "log.hpp"
 
 namespace kiln {
 namespace {
@@ -24,6 +27,7 @@ constexpr std::array kCodes = {
     CodeRow{Code::kInputLimits, "input_limits", 16},
     CodeRow{Code::kInputUndecodable, "input_undecodable", 17},
     CodeRow{Code::kOutputExists, "output_exists", 20},
+    CodeRow{Code::kPathNotAllowed, "path_not_allowed", 25},
     CodeRow{Code::kIo, "io", 21},
     CodeRow{Code::kUnsupported, "unsupported", 22},
     CodeRow{Code::kDeviceLost, "device_lost", 23},
@@ -42,6 +46,15 @@ const CodeRow& row(Code code) {
 
 const char* code_name(Code code) { return row(code).name; }
 int exit_code(Code code) { return row(code).exit; }
+
+namespace detail {
+void bad_result_access(const Status& status) {
+  // stderr too: the logger may not be set up (a test, an early start-up path).
+  std::fprintf(stderr, "kiln: BUG: value() of a failed Result (%s)\n", status.to_string().c_str());
+  if (auto log = spdlog::default_logger_raw()) log->critical("BUG: value() of a failed Result ({})", status.to_string());
+  throw BadResultAccess("value() of a failed Result (" + status.to_string() + ")");
+}
+}  // namespace detail
 
 std::string Status::to_string() const {
   if (is_ok()) return "ok";

@@ -26,6 +26,23 @@ TEST(Status, ResultCarriesValueOrError) {
   Result<int> bad(Code::kIo, "disk full");
   EXPECT_FALSE(bad.is_ok());
   EXPECT_EQ(bad.status().to_string(), "io: disk full");
+  EXPECT_EQ(bad.value_or(7), 7);
+  EXPECT_EQ(ok.value_or(7), 5);
+}
+
+// Reading a failed Result is a bug: it says so and throws BadResultAccess (which every daemon
+// thread's top catches), never std::bad_variant_access from deep inside the variant.
+TEST(Status, ValueOfAFailedResultThrowsBadResultAccessWithTheStatus) {
+  Result<int> bad(Code::kIo, "database down");
+  try {
+    (void)bad.value();
+    ADD_FAILURE() << "value() of a failed Result returned";
+  } catch (const BadResultAccess& e) {
+    EXPECT_STREQ(e.what(), "value() of a failed Result (io: database down)");
+  }
+  EXPECT_THROW((void)*bad, BadResultAccess);
+  const Result<std::string> cbad(Code::kIo, "x");
+  EXPECT_THROW((void)cbad->size(), BadResultAccess);
 }
 
 }  // namespace

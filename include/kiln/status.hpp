@@ -3,6 +3,7 @@
 // throws; it returns one of these with a domain code and a message a user can act on.
 
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <variant>
@@ -21,6 +22,7 @@ enum class Code {
   kInputLimits,         // size, duration or rate past the configured limits
   kInputUndecodable,    // the video stream cannot be decoded at all
   kOutputExists,        // OUTDIR exists and --overwrite was not given
+  kPathNotAllowed,      // a job's path outside every storage location (or a rule between them)
   kIo,                  // filesystem error writing output
   kUnsupported,         // "not mine, try the next backend"
   kDeviceLost,          // a device failed mid-job
@@ -52,6 +54,20 @@ class [[nodiscard]] Status {
   std::string message_;
 };
 
+/// Thrown by Result::value() (and * and ->) on a failed Result. It is a bug: the caller did not
+/// check. A test that does it fails with this exception; in the daemon every thread's top
+/// catches it, logs it and goes on (one job attempt or one heartbeat round ends), so a missed
+/// check never ends the process.
+class BadResultAccess : public std::logic_error {
+ public:
+  using std::logic_error::logic_error;
+};
+
+namespace detail {
+/// Logs the bug at critical (with the status) and throws BadResultAccess.
+[[noreturn]] void bad_result_access(const Status& status);
+}  // namespace detail
+
 /// A value or the Status that explains why there is none.
 template <class T>
 class [[nodiscard]] Result {
@@ -62,15 +78,28 @@ class [[nodiscard]] Result {
 
   bool is_ok() const { return std::holds_alternative<T>(v_); }
   explicit operator bool() const { return is_ok(); }
-  T& value() & { return std::get<T>(v_); }
-  const T& value() const& { return std::get<T>(v_); }
-  T&& value() && { return std::get<T>(std::move(v_)); }
-  T* operator->() { return &value(); }
-  const T* operator->() const { return &value(); }
-  T& operator*() { return value(); }
-  Status status() const { return is_ok() ? Status::ok() : std::get<Status>(v_); }
+  /// The value; on an error, a bug: see detail::bad_result_access.
+  T& value() & { return *checked(); }
+  const T& value() const& { return *checked(); }
+  T&& value() && { return std::move(*checked()); }
+  /// The value, or `fallback` when this holds an error.
+  T value_or(T fallback) const& { return is_ok() ? *std::get_if<T>(&v_) : std::move(fallback); }
+  T* operator->() { return checked(); }
+  const T* operator->() const { return checked(); }
+  T& operator*() { return *checked(); }
+  const T& operator*() const { return *checked(); }
+  Status status() const { return is_ok() ? Status::ok() : *std::get_if<Status>(&v_); }
 
  private:
+  T* checked() {
+    if (T* v = std::get_if<T>(&v_)) return v;
+    detail::bad_result_access(*std::get_if<Status>(&v_));
+  }
+  const T* checked() const {
+    if (const T* v = std::get_if<T>(&v_)) return v;
+    detail::bad_result_access(*std::get_if<Status>(&v_));
+  }
+
   std::variant<T, Status> v_;
 };
 
