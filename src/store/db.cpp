@@ -40,12 +40,38 @@ void add_tx_event(pqxx::work& tx, int64_t job_id, const std::string& kind, const
                  job_id, kind, payload.dump());
 }
 
+std::string with_connection_defaults(const std::string& url) {
+  // Bounded waits: a dead server or a half-open TCP connection must surface as an error in
+  // seconds, not hang a thread. An option the operator wrote in the URL wins.
+  static const std::pair<const char*, const char*> kDefaults[] = {
+      {"connect_timeout", "10"}, {"keepalives", "1"}, {"keepalives_idle", "30"},
+      {"keepalives_interval", "10"}, {"keepalives_count", "3"}, {"tcp_user_timeout", "60000"},
+      {"options", "-c statement_timeout=60000"}};
+  bool uri = url.rfind("postgres://", 0) == 0 || url.rfind("postgresql://", 0) == 0;
+  std::string out = url;
+  for (const auto& [key, value] : kDefaults) {
+    if (url.find(std::string(key) + "=") != std::string::npos) continue;
+    if (uri) {
+      std::string enc;
+      for (const char* c = value; *c; ++c) {
+        if (*c == ' ') enc.append("%20");
+        else if (*c == '=') enc.append("%3D");
+        else enc.push_back(*c);
+      }
+      out += fmt::format("{}{}={}", out.find('?') == std::string::npos ? '?' : '&', key, enc);
+    } else {
+      out += fmt::format(" {}='{}'", key, value);
+    }
+  }
+  return out;
+}
+
 Db::Db(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Db::~Db() = default;
 
 Result<std::unique_ptr<Db>> Db::connect(const std::string& url) {
   auto impl = std::make_unique<Impl>();
-  impl->url = url;
+  impl->url = with_connection_defaults(url);
   KILN_RETURN_IF_ERROR(impl->reconnect());
   return std::unique_ptr<Db>(new Db(std::move(impl)));
 }
@@ -75,6 +101,8 @@ Result<int> Db::migrate() {
     return current;
   });
 }
+
+bool Db::connected() const { return impl_->conn && impl_->conn->is_open(); }
 
 Status Db::ping() {
   return impl_->run("ping", [](pqxx::work& tx) {

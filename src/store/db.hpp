@@ -26,6 +26,10 @@ class Db {
   /// several coordinators at once). Returns the schema version.
   Result<int> migrate();
 
+  /// False once the connection broke (the next call reconnects): tells a lost database from a
+  /// query that failed on a live connection.
+  bool connected() const;
+
   /// A round trip to the server (readiness checks).
   Status ping();
 

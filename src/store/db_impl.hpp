@@ -32,7 +32,8 @@ struct Db::Impl {
         tx.commit();
         return out;
       } catch (const pqxx::broken_connection& e) {
-        logger("store")->warn("database connection lost during {}: {}", what, e.what());
+        // debug: the node's connection state logs an outage once, at warn, for all its threads
+        logger("store")->debug("database connection lost during {}: {}", what, e.what());
         conn.reset();
         if (attempt >= 1) return Status(Code::kIo, fmt::format("database unavailable ({}): {}", what, e.what()));
       } catch (const std::exception& e) {
@@ -43,6 +44,10 @@ struct Db::Impl {
 
   Status reconnect();
 };
+
+/// `url` plus connect_timeout, TCP keepalives, tcp_user_timeout and a statement_timeout,
+/// each unless the URL sets it already (URI or key=value form).
+std::string with_connection_defaults(const std::string& url);
 
 /// A PostgreSQL text[] literal: {"a","b"} with quotes and backslashes escaped.
 std::string text_array(const std::vector<std::string>& items);

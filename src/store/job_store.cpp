@@ -5,6 +5,7 @@
 namespace kiln::store {
 namespace {
 
+constexpr int kOutputLockClass = 0x6b6f;  // "ko": pg_advisory_xact_lock(class, hash of an output)
 constexpr const char* kJobColumns =
     "id, state::text, priority, queue, attempt, max_attempts, coalesce(node, ''), "
     "coalesce(idempotency_key, ''), spec::text, coalesce(input_info, 'null')::text, "
@@ -39,35 +40,65 @@ Job job_from_row(const pqxx::row& r) {
   return j;
 }
 
+/// Running jobs whose cancel was requested and whose node stopped renewing the lease: they
+/// become cancelled (never retryable). Returns how many.
+int cancel_abandoned(pqxx::work& tx) {
+  auto r = tx.exec("UPDATE kiln_jobs SET state = 'cancelled', finalized_at = now(), lease_expires_at = NULL "
+                   "WHERE state = 'running' AND lease_expires_at < now() AND cancel_requested "
+                   "RETURNING id, attempt, coalesce(node, '')");
+  for (const auto& row : r)
+    add_tx_event(tx, row[0].as<int64_t>(), "cancelled",
+                 {{"attempt", row[1].as<int>()}, {"node", row[2].c_str()}, {"reason", "node_lost"}});
+  return static_cast<int>(r.size());
+}
+
 }  // namespace
 
 JobStore::JobStore(Db& db, RetryPolicy policy) : retry_policy(policy), db_(db) {}
 
 Result<JobStore::Submitted> JobStore::submit(const NewJob& job) {
   return db_.impl().run("submit", [&](pqxx::work& tx) {
-    if (!job.idempotency_key.empty()) {
-      auto existing = tx.exec_params(fmt::format("SELECT {} FROM kiln_jobs WHERE idempotency_key = $1 "
-                                                 "AND state NOT IN ('completed','cancelled','discarded') "
-                                                 "FOR UPDATE", kJobColumns), job.idempotency_key);
-      if (!existing.empty()) return Submitted{job_from_row(existing[0]), false};
-    }
+    // One live job per output: submits naming one output are serialized by a transaction lock
+    // on its hash (the two-key advisory space, apart from the migration and leader locks); a
+    // live job already writing it wins, unless this is that job's own idempotent resubmit.
+    const std::string output = job.spec.value("output", "");
+    tx.exec_params("SELECT pg_advisory_xact_lock($1, hashtext($2))", kOutputLockClass, output);
+    auto busy = tx.exec_params(fmt::format("SELECT {} FROM kiln_jobs WHERE "
+                                           "spec->>'output' = $1 AND state NOT IN ('completed', 'cancelled', "
+                                           "'discarded') ORDER BY id LIMIT 1", kJobColumns), output);
+    if (!busy.empty() && (job.idempotency_key.empty() || busy[0][7].c_str() != job.idempotency_key))
+      return Submitted{job_from_row(busy[0]), false, false, true};
+    // ON CONFLICT on the partial unique index: of two concurrent submits with one key, the
+    // second waits for the first to commit and then inserts nothing.
     auto r = tx.exec_params(
         fmt::format("INSERT INTO kiln_jobs (state, priority, queue, max_attempts, scheduled_at, "
                     "idempotency_key, spec) VALUES (CASE WHEN $1 > 0 THEN 'scheduled' ELSE "
                     "'available' END::kiln_job_state, $2, $3, $4, now() + make_interval(secs => $1), "
-                    "nullif($5, ''), $6::jsonb) RETURNING {}", kJobColumns),
+                    "nullif($5, ''), $6::jsonb) ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL "
+                    "AND state NOT IN ('completed', 'cancelled', 'discarded') DO NOTHING RETURNING {}", kJobColumns),
         job.delay_seconds, job.priority, job.queue, job.max_attempts, job.idempotency_key,
         job.spec.dump());
+    if (r.empty()) {
+      auto existing = tx.exec_params(fmt::format("SELECT {}, spec = $2::jsonb AND priority = $3 AND queue = $4 "
+                                                 "AND max_attempts = $5 FROM kiln_jobs WHERE idempotency_key = $1 "
+                                                 "AND state NOT IN ('completed','cancelled','discarded')", kJobColumns),
+                                     job.idempotency_key, job.spec.dump(), job.priority, job.queue, job.max_attempts);
+      if (existing.empty()) throw std::runtime_error("idempotency conflict without a live job");  // retried by the caller
+      return Submitted{job_from_row(existing[0]), false, !existing[0][19].as<bool>()};
+    }
     Job created = job_from_row(r[0]);
     add_tx_event(tx, created.id, "submitted", {{"state", state_name(created.state)}});
     tx.exec_params("SELECT pg_notify('kiln_jobs', $1)", created.queue);
-    return Submitted{created, true};
+    return Submitted{created, true, false};
   });
 }
 
 Result<std::optional<Claim>> JobStore::claim(const std::string& node, const std::vector<std::string>& queues,
                                              double lease_seconds) {
   return db_.impl().run("claim", [&](pqxx::work& tx) -> std::optional<Claim> {
+    // A job whose cancel was requested while its node was dead is cancelled here too (not only
+    // by the coordinator's reaper): nothing can run it to completion after its cancel returned.
+    cancel_abandoned(tx);
     auto r = tx.exec_params(
         "WITH next AS (SELECT id FROM kiln_jobs WHERE state IN ('available','scheduled','retryable') "
         "AND queue = ANY($2::text[]) AND scheduled_at <= now() ORDER BY priority DESC, scheduled_at, id "
@@ -91,7 +122,8 @@ Result<HeartbeatResult> JobStore::heartbeat(int64_t id, int attempt, const nlohm
     auto r = tx.exec_params(
         "UPDATE kiln_jobs SET heartbeat_at = now(), progress = $3::jsonb, "
         "lease_expires_at = now() + make_interval(secs => $4) "
-        "WHERE id = $1 AND attempt = $2 AND state = 'running' RETURNING cancel_requested",
+        "WHERE id = $1 AND attempt = $2 AND state = 'running' AND lease_expires_at > now() "
+        "RETURNING cancel_requested",
         id, attempt, progress.dump(), lease_seconds);
     HeartbeatResult h;
     h.owned = !r.empty();
@@ -114,7 +146,8 @@ Result<bool> JobStore::complete(int64_t id, int attempt, const nlohmann::json& o
   return db_.impl().run("complete", [&](pqxx::work& tx) {
     auto r = tx.exec_params(
         "UPDATE kiln_jobs SET state = 'completed', output = $3::jsonb, finalized_at = now(), "
-        "lease_expires_at = NULL WHERE id = $1 AND attempt = $2 AND state = 'running' RETURNING id",
+        "lease_expires_at = NULL WHERE id = $1 AND attempt = $2 AND state = 'running' "
+        "AND NOT cancel_requested RETURNING id",
         id, attempt, output.dump());
     if (r.empty()) return false;
     add_tx_event(tx, id, "complete", output);
@@ -153,6 +186,19 @@ Result<bool> JobStore::acknowledge_cancel(int64_t id, int attempt) {
                             "RETURNING id", id, attempt);
     if (r.empty()) return false;
     add_tx_event(tx, id, "cancelled", {{"attempt", attempt}});
+    return true;
+  });
+}
+
+Result<bool> JobStore::release(int64_t id, int attempt) {
+  return db_.impl().run("release", [&](pqxx::work& tx) {
+    auto r = tx.exec_params(
+        "UPDATE kiln_jobs SET state = 'available', scheduled_at = now(), lease_expires_at = NULL, "
+        "max_attempts = max_attempts + 1, progress = '{}'::jsonb "
+        "WHERE id = $1 AND attempt = $2 AND state = 'running' AND NOT cancel_requested RETURNING queue",
+        id, attempt);
+    if (r.empty()) return false;
+    tx.exec_params("SELECT pg_notify('kiln_jobs', $1)", r[0][0].c_str());
     return true;
   });
 }
@@ -219,6 +265,7 @@ Result<std::vector<std::pair<std::string, int64_t>>> JobStore::count_by_state() 
 
 Result<int> JobStore::reap_expired_leases(double unit) {
   return db_.impl().run("reap", [&](pqxx::work& tx) {
+    const int cancelled = cancel_abandoned(tx);
     auto r = tx.exec_params(
         "UPDATE kiln_jobs SET state = CASE WHEN attempt >= max_attempts THEN 'discarded' ELSE "
         "'retryable' END::kiln_job_state, lease_expires_at = NULL, "
@@ -234,7 +281,7 @@ Result<int> JobStore::reap_expired_leases(double unit) {
                 {{"attempt", row[3].as<int>()}, {"state", row[1].c_str()},
                  {"error", {{"code", "lease_expired"}, {"node", row[2].is_null() ? "" : row[2].c_str()}}}});
     if (!r.empty()) tx.exec("SELECT pg_notify('kiln_jobs', 'reaped')");
-    return static_cast<int>(r.size());
+    return cancelled + static_cast<int>(r.size());
   });
 }
 

@@ -30,9 +30,13 @@ class JobStore {
   explicit JobStore(Db& db, RetryPolicy policy = {});
 
   /// Inserts a job, or returns the live job with the same idempotency key (created = false).
+  /// Safe under concurrent submits with one key (a unique index + ON CONFLICT): one job. A
+  /// live job with the key but another spec, priority, queue or maxAttempts: conflict = true.
   struct Submitted {
     Job job;
     bool created = false;
+    bool conflict = false;     // the Idempotency-Key belongs to a live job with another spec
+    bool output_busy = false;  // `job` is another live job writing the same output
   };
   Result<Submitted> submit(const NewJob& job);
 
@@ -40,12 +44,16 @@ class JobStore {
   Result<std::optional<Claim>> claim(const std::string& node, const std::vector<std::string>& queues,
                                      double lease_seconds);
 
-  /// Extends the lease and records progress (phase, percent, fps, frames, ...).
+  /// Extends the lease and records progress (phase, percent, fps, frames, ...). A lease that
+  /// already expired is lost (owned = false) even before the reaper sees it: the node must then
+  /// publish nothing.
   Result<HeartbeatResult> heartbeat(int64_t id, int attempt, const nlohmann::json& progress,
                                     double lease_seconds);
   /// Records what probing learned (the MediaConvert input_information event).
   Result<bool> set_input_info(int64_t id, int attempt, const nlohmann::json& info);
-  /// The attempt published its output: completed. False if fenced out.
+  /// The attempt published its output: completed. False if fenced out, or if a cancel was
+  /// requested meanwhile (the node then acknowledges the cancel: a job never completes after
+  /// its cancel was accepted).
   Result<bool> complete(int64_t id, int attempt, const nlohmann::json& output);
   /// The attempt failed: retryable with backoff, or discarded when out of attempts or when a
   /// retry cannot help (`retryable` false: invalid input). Returns the new state, or nullopt
@@ -54,6 +62,10 @@ class JobStore {
                                        bool retryable, double unit);
   /// A node stopped a job whose cancel was requested.
   Result<bool> acknowledge_cancel(int64_t id, int attempt);
+  /// A draining node hands an unfinished job back: available again at once, with no error, no
+  /// event and the attempt not counted (max_attempts grows by one; the attempt number itself
+  /// stays the fencing token). False if fenced out or if a cancel was requested meanwhile.
+  Result<bool> release(int64_t id, int attempt);
 
   /// Cancels a queued job at once; a running one gets cancel_requested (its node stops it).
   /// False if the job is already final or does not exist.
@@ -68,7 +80,7 @@ class JobStore {
   Result<std::vector<std::pair<std::string, int64_t>>> count_by_state();
 
   /// Leader chore: running jobs whose lease expired become retryable (or discarded when out
-  /// of attempts). Returns how many.
+  /// of attempts), or cancelled when their cancel was requested. Returns how many.
   Result<int> reap_expired_leases(double unit);
 
   RetryPolicy retry_policy;

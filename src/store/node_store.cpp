@@ -25,7 +25,7 @@ Status NodeStore::node_heartbeat(const std::string& name, const std::string& sta
 
 Result<std::vector<std::string>> NodeStore::mark_lost_nodes(double timeout_seconds) {
   return db_.impl().run("mark_lost_nodes", [&](pqxx::work& tx) {
-    auto r = tx.exec_params("UPDATE kiln_nodes SET state = 'lost' WHERE state <> 'lost' AND "
+    auto r = tx.exec_params("UPDATE kiln_nodes SET state = 'lost' WHERE state NOT IN ('lost', 'stopped') AND "
                             "heartbeat_at < now() - make_interval(secs => $1) RETURNING name", timeout_seconds);
     std::vector<std::string> lost;
     for (const auto& row : r) {
@@ -35,6 +35,20 @@ Result<std::vector<std::string>> NodeStore::mark_lost_nodes(double timeout_secon
     }
     return lost;
   });
+}
+
+Result<bool> NodeStore::remove(const std::string& name, bool force) {
+  auto removed = db_.impl().run("remove_node", [&](pqxx::work& tx) -> Result<bool> {
+    auto r = tx.exec_params("SELECT state FROM kiln_nodes WHERE name = $1 FOR UPDATE", name);
+    if (r.empty()) return false;
+    std::string state = r[0][0].c_str();
+    if (!force && state != "stopped" && state != "lost")
+      return Status(Code::kUsage, fmt::format("node '{}' is {}; stop it first (or pass --force)", name, state));
+    tx.exec_params("DELETE FROM kiln_nodes WHERE name = $1", name);
+    return true;
+  });
+  if (!removed) return removed.status();
+  return std::move(removed).value();
 }
 
 Result<nlohmann::json> NodeStore::nodes() {

@@ -20,9 +20,13 @@ class NodeStore {
   Status register_node(const std::string& name, const nlohmann::json& devices, int capacity);
   /// The node's own heartbeat with its state (up, draining, stopped).
   Status node_heartbeat(const std::string& name, const std::string& state);
-  /// Nodes whose heartbeat is older than `timeout_seconds` become lost (node_lost event).
+  /// Nodes whose heartbeat is older than `timeout_seconds` become lost (node_lost event). A
+  /// node that stopped on purpose ('stopped') is never lost.
   Result<std::vector<std::string>> mark_lost_nodes(double timeout_seconds);
   Result<nlohmann::json> nodes();
+  /// Deletes a node's record (`kiln nodes rm`): true if removed, false if there is none.
+  /// Refuses (kUsage) a node that is up or draining unless `force`.
+  Result<bool> remove(const std::string& name, bool force);
 
  private:
   Db& db_;

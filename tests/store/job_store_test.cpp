@@ -4,6 +4,7 @@
 #include "store/job_store.hpp"
 
 #include "store/event_store.hpp"
+#include "kiln/migrations.hpp"
 #include "store/node_store.hpp"
 #include "store/token_store.hpp"
 
@@ -84,7 +85,8 @@ class JobStoreTest : public ::testing::Test {
   int64_t submit(int priority = 0, const std::string& queue = "default", int max_attempts = 3,
                  const std::string& key = "") {
     NewJob j;
-    j.spec = {{"input", "/media/in.mp4"}, {"output", "/out/x"}};
+    // One live job per output: each test job writes its own.
+    j.spec = {{"input", "/media/in.mp4"}, {"output", "/out/x" + std::to_string(++outputs_)}};
     j.priority = priority;
     j.queue = queue;
     j.max_attempts = max_attempts;
@@ -107,13 +109,15 @@ class JobStoreTest : public ::testing::Test {
   std::optional<EventStore> events_;
   std::optional<NodeStore> nodes_;
   std::optional<TokenStore> tokens_;
+  int outputs_ = 0;
 };
 
 TEST_F(JobStoreTest, MigrationsApplyOnceAndConcurrently) {
   auto again = conn_->migrate();
   ASSERT_TRUE(again.is_ok());
-  EXPECT_EQ(*again, 2);
-  EXPECT_EQ(db_.scalar("SELECT count(*) FROM kiln_schema_migrations"), 2);
+  const int latest = std::end(kMigrations)[-1].version;
+  EXPECT_EQ(*again, latest);
+  EXPECT_EQ(db_.scalar("SELECT count(*) FROM kiln_schema_migrations"), static_cast<double>(std::size(kMigrations)));
 }
 
 TEST_F(JobStoreTest, IdempotentSubmitReturnsTheLiveJob) {
@@ -124,6 +128,7 @@ TEST_F(JobStoreTest, IdempotentSubmitReturnsTheLiveJob) {
   auto again = jobs_->submit(j);
   ASSERT_TRUE(again.is_ok());
   EXPECT_FALSE(again->created);
+  EXPECT_TRUE(again->conflict) << "same key, another spec: the API answers 409";
   EXPECT_EQ(again->job.id, a);
   EXPECT_EQ(again->job.spec["input"], "/media/in.mp4");
   Claim c = claim();
@@ -132,6 +137,27 @@ TEST_F(JobStoreTest, IdempotentSubmitReturnsTheLiveJob) {
   ASSERT_TRUE(after.is_ok());
   EXPECT_TRUE(after->created);
   EXPECT_NE(after->job.id, a);
+}
+
+TEST_F(JobStoreTest, OneLiveJobPerOutput) {
+  NewJob j;
+  j.spec = {{"input", "/media/in.mp4"}, {"output", "/out/shared"}};
+  auto first = jobs_->submit(j);
+  ASSERT_TRUE(first.is_ok()) << first.status().to_string();
+  ASSERT_TRUE(first->created);
+  j.spec["input"] = "/media/other.mp4";
+  auto second = jobs_->submit(j);
+  ASSERT_TRUE(second.is_ok());
+  EXPECT_FALSE(second->created);
+  EXPECT_TRUE(second->output_busy) << "a second live job for one output: the API answers 409";
+  EXPECT_EQ(second->job.id, first->job.id);
+  Claim c = claim();
+  ASSERT_EQ(c.id, first->job.id);
+  ASSERT_TRUE(*jobs_->complete(c.id, c.attempt, {{"ok", true}}));
+  auto after = jobs_->submit(j);  // the output is free once its job is final
+  ASSERT_TRUE(after.is_ok());
+  EXPECT_TRUE(after->created);
+  EXPECT_FALSE(after->output_busy);
 }
 
 TEST_F(JobStoreTest, ClaimsMostUrgentFirstWithinItsQueues) {
@@ -248,23 +274,24 @@ TEST_F(JobStoreTest, EightConcurrentClaimersTakeEachJobOnce) {
   EXPECT_EQ(std::set<int64_t>(claimed.begin(), claimed.end()).size(), static_cast<size_t>(kJobs));
 }
 
-TEST_F(JobStoreTest, OutboxDeliversEachEventOncePerReceiver) {
+TEST_F(JobStoreTest, StateChangesReachTheOutbox) {
+  ASSERT_TRUE(events_->ensure_receiver("webhook:ops").is_ok());
   int64_t id = submit();
   Claim c = claim();
   ASSERT_TRUE(*jobs_->fail(c.id, c.attempt, {{"code", "x"}}, false, 0));
-  auto pending = events_->undelivered("webhook:ops", {"error", "discarded"}, 10);
-  ASSERT_TRUE(pending.is_ok()) << pending.status().to_string();
-  ASSERT_EQ(pending->size(), 1u);
-  EXPECT_EQ((*pending)[0].job_id, id);
-  EXPECT_EQ((*pending)[0].kind, "discarded");
-  ASSERT_TRUE(events_->mark_delivery_failed((*pending)[0].id, "webhook:ops", "503", 60).is_ok());
-  EXPECT_TRUE(events_->undelivered("webhook:ops", {"error", "discarded"}, 10)->empty());  // backing off
-  db_.sql("UPDATE kiln_deliveries SET next_attempt_at = now()");
-  auto again = *events_->undelivered("webhook:ops", {"error", "discarded"}, 10);
-  ASSERT_EQ(again.size(), 1u);
-  ASSERT_TRUE(events_->mark_delivered(again[0].id, "webhook:ops").is_ok());
-  EXPECT_TRUE(events_->undelivered("webhook:ops", {"error", "discarded"}, 10)->empty());
-  EXPECT_EQ(events_->undelivered("alertmanager", {"discarded"}, 10)->size(), 1u);  // its own copy
+  ASSERT_TRUE(events_->sequence_events(100).is_ok());
+  std::vector<Event> sent;
+  auto send = [&](const Event& e) {
+    sent.push_back(e);
+    return SendOutcome{true, "", 0};
+  };
+  auto s = events_->deliver_next("webhook:ops", {"error", "discarded"}, {}, send);
+  ASSERT_TRUE(s.is_ok()) << s.status().to_string();
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(sent[0].job_id, id);
+  EXPECT_EQ(sent[0].kind, "discarded");
+  EXPECT_EQ(events_->deliver_next("webhook:ops", {"error", "discarded"}, {}, send)->what,
+            DeliveryStep::What::kIdle);
 }
 
 TEST_F(JobStoreTest, NodesThatStopHeartbeatingAreMarkedLost) {
