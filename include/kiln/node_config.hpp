@@ -44,6 +44,11 @@ struct NodeConfig {
   int software_slots = -1;        // concurrent software jobs; -1 = one per 4 CPU threads, min 1
   int strikes = 3;                // failures within strike_window_seconds that quarantine
   int strike_window_seconds = 600;
+  // Each job runs in a worker process (`kiln worker`); the node kills it past these limits.
+  double worker_memory_mb = 4096;       // resident + data memory of one worker; 0 = no limit
+  double worker_wall_factor = 10;       // wall-clock limit: this many times the input's duration,
+  double worker_wall_min_seconds = 600; // but never less than this; 0 and 0 = no limit
+  double worker_kill_grace_seconds = 10;  // cancel: SIGTERM, then SIGKILL after this long
   std::vector<DeviceRule> devices;
 };
 

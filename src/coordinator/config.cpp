@@ -18,6 +18,9 @@ Result<Config> parse_config(std::string_view text, std::string_view origin) {
   if (const auto* db = root["database"].as_table())
     KILN_RETURN_IF_ERROR(read_string(*db, "url", &c.database_url, fmt::format("{}: [database]", origin)));
   if (c.database_url.empty()) return Status(Code::kUsage, fmt::format("{}: [database] url is required", origin));
+  auto locations = storage::parse_locations(root, origin);
+  if (!locations) return locations.status();
+  c.locations = std::move(locations).value();
   if (const auto* api = root["api"].as_table()) {
     std::string where = fmt::format("{}: [api]", origin), listen;
     KILN_RETURN_IF_ERROR(read_string(*api, "listen", &listen, where));
@@ -28,6 +31,16 @@ Result<Config> parse_config(std::string_view text, std::string_view origin) {
       c.listen_port = std::atoi(listen.c_str() + colon + 1);
     }
     KILN_RETURN_IF_ERROR(read_number(*api, "max_body_bytes", &c.max_body_bytes, where));
+    KILN_RETURN_IF_ERROR(read_number(*api, "threads", &c.api_threads, where));
+    KILN_RETURN_IF_ERROR(read_number(*api, "max_streams", &c.max_streams, where));
+    KILN_RETURN_IF_ERROR(read_number(*api, "stream_keepalive_seconds", &c.stream_keepalive_seconds, where));
+    KILN_RETURN_IF_ERROR(read_number(*api, "rate_per_second", &c.rate_per_second, where));
+    KILN_RETURN_IF_ERROR(read_number(*api, "rate_burst", &c.rate_burst, where));
+    if (auto v = (*api)["metrics_need_token"].value<bool>()) c.metrics_need_token = *v;
+    if (c.api_threads < 1 || c.api_threads > 256 || c.max_streams < 0 || c.max_streams > 1024 ||
+        c.stream_keepalive_seconds <= 0 || c.rate_per_second < 0 || c.rate_burst < 1)
+      return Status(Code::kUsage, fmt::format("{}: threads 1..256, max_streams 0..1024, stream_keepalive_seconds > 0, "
+                                              "rate_per_second >= 0, rate_burst >= 1", where));
   }
   if (const auto* ch = root["chores"].as_table()) {
     std::string where = fmt::format("{}: [chores]", origin);
@@ -35,6 +48,15 @@ Result<Config> parse_config(std::string_view text, std::string_view origin) {
     KILN_RETURN_IF_ERROR(read_number(*ch, "node_timeout_seconds", &c.node_timeout_seconds, where));
     KILN_RETURN_IF_ERROR(read_number(*ch, "delivery_interval_seconds", &c.delivery_interval_seconds, where));
     KILN_RETURN_IF_ERROR(read_number(*ch, "retry_base_seconds", &c.retry_base_seconds, where));
+    KILN_RETURN_IF_ERROR(read_number(*ch, "delivery_max_attempts", &c.delivery_max_attempts, where));
+    KILN_RETURN_IF_ERROR(read_number(*ch, "delivery_retry_seconds", &c.delivery_retry_seconds, where));
+    KILN_RETURN_IF_ERROR(read_number(*ch, "event_retention_days", &c.event_retention_days, where));
+    KILN_RETURN_IF_ERROR(read_number(*ch, "job_retention_days", &c.job_retention_days, where));
+    KILN_RETURN_IF_ERROR(read_number(*ch, "retention_batch_rows", &c.retention_batch_rows, where));
+    if (c.delivery_max_attempts < 1 || c.delivery_retry_seconds < 0 || c.event_retention_days < 0 ||
+        c.job_retention_days < 0 || c.retention_batch_rows < 1)
+      return Status(Code::kUsage, fmt::format("{}: delivery_max_attempts and retention_batch_rows must be at least 1, "
+                                              "delivery_retry_seconds and *_retention_days not negative", where));
   }
   if (const auto* arr = root["receiver"].as_array()) {
     for (size_t i = 0; i < arr->size(); ++i) {

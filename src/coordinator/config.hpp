@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "kiln/status.hpp"
+#include "storage/location.hpp"
 
 namespace kiln::coordinator {
 
@@ -21,11 +22,23 @@ struct Config {
   std::string listen_host = "127.0.0.1";
   int listen_port = 8080;           // 0: any free port (printed at start)
   size_t max_body_bytes = 64 * 1024;
+  int api_threads = 8;              // worker threads for ordinary requests (streams get their own)
+  int max_streams = 16;             // concurrent SSE streams; past it 503 + Retry-After
+  double stream_keepalive_seconds = 15;  // an SSE comment line this often on an idle stream
+  double rate_per_second = 20;      // per-token token bucket: refill rate (0: no limit)
+  double rate_burst = 40;           //   and bucket size
+  bool metrics_need_token = true;   // /metrics asks for a read token unless false
   double reap_interval_seconds = 5;
   double node_timeout_seconds = 30;
   double delivery_interval_seconds = 1;
   double retry_base_seconds = 15;   // backoff after a lost lease: base * 2^(attempt-1), jittered
+  int delivery_max_attempts = 8;    // failed tries of one event before it is dead-lettered
+  double delivery_retry_seconds = 5;  // first retry of a failed delivery; doubles, capped at 1 h
+  double event_retention_days = 30;   // events (and dead letters) older than this are deleted; 0 keeps all
+  double job_retention_days = 30;     // finished jobs older than this are deleted; 0 keeps all
+  int retention_batch_rows = 1000;    // at most this many rows per table per chore round
   std::vector<Receiver> receivers;
+  storage::Locations locations;  // [[location]]: where job paths may lie (none: every submit is refused)
 };
 
 Result<Config> load_config(const std::string& path);

@@ -62,6 +62,13 @@ Result<NodeConfig> parse_node_config(std::string_view text, std::string_view ori
     KILN_RETURN_IF_ERROR(read_number(*node, "drain_seconds", &c.drain_seconds, where));
     KILN_RETURN_IF_ERROR(read_number(*node, "retry_base_seconds", &c.retry_base_seconds, where));
     KILN_RETURN_IF_ERROR(read_string(*node, "metrics_listen", &c.metrics_listen, where));
+    KILN_RETURN_IF_ERROR(read_number(*node, "worker_memory_mb", &c.worker_memory_mb, where));
+    KILN_RETURN_IF_ERROR(read_number(*node, "worker_wall_factor", &c.worker_wall_factor, where));
+    KILN_RETURN_IF_ERROR(read_number(*node, "worker_wall_min_seconds", &c.worker_wall_min_seconds, where));
+    KILN_RETURN_IF_ERROR(read_number(*node, "worker_kill_grace_seconds", &c.worker_kill_grace_seconds, where));
+    if (c.worker_memory_mb < 0 || c.worker_wall_factor < 0 || c.worker_wall_min_seconds < 0 ||
+        c.worker_kill_grace_seconds < 0)
+      return Status(Code::kUsage, fmt::format("{}: worker_* limits must not be negative", where));
     if (c.heartbeat_seconds <= 0 || c.lease_seconds < 2 * c.heartbeat_seconds)
       return Status(Code::kUsage, fmt::format("{}: lease_seconds must be at least twice heartbeat_seconds", where));
   }

@@ -1,0 +1,121 @@
+// Storage locations: config parsing and path resolution, on real directories and symlinks.
+#include "storage/location.hpp"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <cstdlib>
+#include <fstream>
+
+#include "toml_fields.hpp"
+
+namespace kiln::storage {
+namespace {
+namespace fs = std::filesystem;
+
+struct ScratchDir {
+  ScratchDir() {
+    char templ[] = "/tmp/kiln-location-XXXXXX";
+    path_ = mkdtemp(templ);
+  }
+  ~ScratchDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  const fs::path& path() const { return path_; }
+  fs::path path_;
+};
+
+Result<Locations> parse(const std::string& text) {
+  auto t = toml_fields::parse(text, "test.toml");
+  if (!t) return t.status();
+  return parse_locations(*t, "test.toml");
+}
+
+class LocationsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root_ = fs::canonical(tmp_.path());
+    fs::create_directories(root_ / "media" / "uploads");
+    fs::create_directories(root_ / "elsewhere");
+    std::ofstream(root_ / "media" / "uploads" / "a.mp4") << "x";
+    std::ofstream(root_ / "elsewhere" / "secret.mp4") << "x";
+    fs::create_directory_symlink(root_ / "elsewhere", root_ / "media" / "escape");
+    fs::create_directory_symlink(root_ / "media" / "uploads", root_ / "media" / "alias");
+    auto l = parse("[[location]]\nname = \"media\"\nurl = \"file://" + (root_ / "media").string() + "\"\n");
+    ASSERT_TRUE(l) << l.status().message();
+    locations_ = *l;
+  }
+  ScratchDir tmp_;
+  fs::path root_;
+  Locations locations_;
+};
+
+TEST(LocationConfig, RefusesBadEntriesNamingTheEntry) {
+  EXPECT_TRUE(parse("")->empty());
+  auto expect_error = [](const std::string& text, const std::string& says) {
+    auto l = parse(text);
+    ASSERT_FALSE(l) << text;
+    EXPECT_EQ(l.status().code(), Code::kUsage);
+    EXPECT_NE(l.status().message().find(says), std::string::npos) << l.status().message();
+  };
+  expect_error("[[location]]\nurl = \"file:///srv\"\n", "[[location]] #1: name");
+  expect_error("[[location]]\nname = \"Media!\"\nurl = \"file:///srv\"\n", "must be 1-64 of a-z");
+  expect_error("[[location]]\nname = \"a\"\nurl = \"/srv\"\n", "must be file:///absolute/directory");
+  expect_error("[[location]]\nname = \"a\"\nurl = \"file:///\"\n", "whole filesystem");
+  expect_error("[[location]]\nname = \"a\"\nurl = \"file:///srv/../etc\"\n", "'..'");
+  expect_error("[[location]]\nname = \"a\"\nurl = \"s3://bucket/p\"\n", "not supported yet");
+  expect_error("[[location]]\nname = \"a\"\nurl = \"file:///srv\"\npath = 1\n", "unknown key 'path'");
+  expect_error("[[location]]\nname = \"a\"\nurl = \"file:///srv\"\n[[location]]\nname = \"a\"\nurl = \"file:///x\"\n",
+               "[[location]] #2: a second location named 'a'");
+}
+
+TEST_F(LocationsTest, ResolvesTheThreeSpellingsToOneRealPath) {
+  const std::string want = (root_ / "media" / "uploads" / "a.mp4").string();
+  EXPECT_EQ(locations_.resolve(want, "input").value_or(""), want);
+  EXPECT_EQ(locations_.resolve("media:uploads/a.mp4", "input").value_or(""), want);
+  EXPECT_EQ(locations_.resolve("file://" + want, "input").value_or(""), want);
+  EXPECT_EQ(locations_.resolve("media:alias/a.mp4", "input").value_or(""), want);  // a symlink inside stays inside
+  // Not there yet (an output): the existing part is resolved, the rest kept; %20 decoded.
+  EXPECT_EQ(locations_.resolve("file://" + (root_ / "media").string() + "/new%20dir/x", "output").value_or(""),
+            (root_ / "media" / "new dir" / "x").string());
+}
+
+TEST_F(LocationsTest, RefusesEverythingOutsideWithTheReason) {
+  auto refused = [&](const std::string& ref, const std::string& says) {
+    auto r = locations_.resolve(ref, "input");
+    ASSERT_FALSE(r) << ref << " -> " << r.value_or("");
+    EXPECT_EQ(r.status().code(), Code::kPathNotAllowed);
+    EXPECT_NE(r.status().message().find(says), std::string::npos) << r.status().message();
+  };
+  refused((root_ / "elsewhere" / "secret.mp4").string(), "outside every storage location");
+  refused((root_ / "media" / ".." / "elsewhere" / "secret.mp4").string(), "'..'");
+  refused("media:../elsewhere/secret.mp4", "'..'");
+  refused((root_ / "media" / "escape" / "secret.mp4").string(), "a symlink on it leads outside");
+  refused("media:escape/secret.mp4", "a symlink on it leads outside");
+  refused((root_ / "media-evil" / "a.mp4").string(), "outside");  // a sibling sharing the prefix
+  refused("other:a.mp4", "no location named 'other'");
+  refused("media:/etc/passwd", "relative path");
+  refused("uploads/a.mp4", "not file:///path");
+  refused("file://host/etc", "no host");
+  refused("file:///tmp/%zz", "two hex digits");
+  refused("", "empty");
+  EXPECT_FALSE(Locations().resolve("/srv/a.mp4", "input"));  // none configured: nothing is allowed
+}
+
+TEST_F(LocationsTest, AJobsOutputNeverCoversItsInputOrALocation) {
+  const std::string in = "media:uploads/a.mp4";
+  EXPECT_TRUE(locations_.resolve_job(in, "media:out/a"));
+  auto says = [&](const std::string& out, const std::string& what) {
+    auto r = locations_.resolve_job(in, out);
+    ASSERT_FALSE(r) << out;
+    EXPECT_NE(r.status().message().find(what), std::string::npos) << r.status().message();
+  };
+  says(in, "is the input itself");
+  says("media:uploads", "contains the input");
+  says("media:alias", "contains the input");  // through a symlink too
+  says((root_ / "media").string(), "root of location 'media'");
+}
+
+}  // namespace
+}  // namespace kiln::storage
