@@ -40,7 +40,8 @@ PostResult post_json(const std::string& url, const nlohmann::json& body, double 
     r.error = "curl_easy_init failed";
     return r;
   }
-  std::string payload = body.dump();
+  // Invalid UTF-8 from an event is replaced, never an exception on the delivery thread.
+  std::string payload = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   std::unique_ptr<curl_slist, SlistDeleter> headers(curl_slist_append(nullptr, "Content-Type: application/json"));
   curl_easy_setopt(curl.get(), CURLOPT_URL, url.c_str());
   curl_easy_setopt(curl.get(), CURLOPT_POSTFIELDS, payload.c_str());
@@ -67,11 +68,31 @@ nlohmann::json webhook_body(const store::Event& e) {
           {"at", e.created_at}, {"detail", e.payload}};
 }
 
+std::string slack_escape(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
 nlohmann::json slack_body(const store::Event& e) {
-  std::string subject = e.job_id ? fmt::format("job {}", e.job_id)
-                                 : fmt::format("node {}", e.payload.value("node", std::string("?")));
-  std::string why = e.payload.contains("error") ? e.payload["error"].dump() : "";
-  return {{"text", fmt::format(":rotating_light: Kiln {}: {} {}", e.kind, subject, why)}};
+  // Everything but our own wording comes from events (node names, error messages quoting input
+  // paths), so it is escaped: "<!channel>" in a file name must not notify a whole channel.
+  const auto& node = e.payload.contains("node") && e.payload["node"].is_string() ? e.payload["node"].get<std::string>()
+                                                                                   : std::string("?");
+  std::string subject = e.job_id ? fmt::format("job {}", e.job_id) : fmt::format("node {}", node);
+  std::string why = e.payload.contains("error")
+                        ? e.payload["error"].dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
+                        : "";
+  return {{"text", fmt::format(":rotating_light: Kiln {}: {} {}", slack_escape(e.kind), slack_escape(subject),
+                               slack_escape(why))}};
 }
 
 nlohmann::json alertmanager_body(const std::vector<Alert>& alerts, const std::string& ends_at) {

@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "store/event_store.hpp"
@@ -22,7 +23,10 @@ PostResult post_json(const std::string& url, const nlohmann::json& body, double 
 
 /// The generic webhook body: the event, its job id and kind, with a stable id to dedupe on.
 nlohmann::json webhook_body(const store::Event& e);
-/// A Slack-compatible message ({"text": ...}).
+/// Slack's escaping for message text: & < > become &amp; &lt; &gt;, so text taken from an
+/// event cannot form a link or a mention such as <!channel>.
+std::string slack_escape(std::string_view text);
+/// A Slack-compatible message ({"text": ...}); every part taken from the event is escaped.
 nlohmann::json slack_body(const store::Event& e);
 
 /// One Alertmanager alert. `ends_at` in the past resolves it.

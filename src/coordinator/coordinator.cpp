@@ -4,18 +4,21 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <random>
 #include <set>
 #include <thread>
 
 #include "alert/senders.hpp"
+#include "alert/wording.hpp"
 #include "coordinator/api.hpp"
 #include "log.hpp"
 #include "metrics/registry.hpp"
 #include "store/event_store.hpp"
 #include "store/job_store.hpp"
 #include "store/node_store.hpp"
+#include "store/retention.hpp"
 #include "store/store_pool.hpp"
 
 namespace kiln::coordinator {
@@ -32,6 +35,23 @@ void sleep_unless_stopped(const std::atomic<bool>& stop, double seconds) {
   auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
   while (!stop.load() && std::chrono::steady_clock::now() < until)
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
+}
+
+/// Retention: one bounded batch of old events and of old finished jobs per chore round.
+void prune_history(const Config& config, store::Db& db) {
+  constexpr double kDay = 86400;
+  store::Retention retention(db);
+  auto log = logger("coordinator");
+  if (config.event_retention_days > 0) {
+    auto n = retention.prune_events(config.event_retention_days * kDay, config.retention_batch_rows);
+    if (!n) log->warn("retention: {}", n.status().message());
+    else if (*n > 0) log->info("retention: deleted {} event(s) older than {} days", *n, config.event_retention_days);
+  }
+  if (config.job_retention_days > 0) {
+    auto n = retention.prune_jobs(config.job_retention_days * kDay, config.retention_batch_rows);
+    if (!n) log->warn("retention: {}", n.status().message());
+    else if (*n > 0) log->info("retention: deleted {} job(s) finished more than {} days ago", *n, config.job_retention_days);
+  }
 }
 
 /// Leader chores: only the coordinator holding the advisory lock runs them.
@@ -73,27 +93,51 @@ void chores(const Config& config, const std::atomic<bool>& stop) {
         }
         auto lost = store::NodeStore(*store).mark_lost_nodes(config.node_timeout_seconds);
         if (lost) for (const auto& n : *lost) log->warn("node {} lost: no heartbeat for {} s", n, config.node_timeout_seconds);
+        prune_history(config, *store);
       }
     }
     sleep_unless_stopped(stop, config.reap_interval_seconds);
   }
 }
 
-/// Webhooks and Slack: each event once per receiver, retried with backoff (Retry-After wins).
-void deliver_events(const Receiver& r, store::EventStore& store, metrics::Family& deliveries) {
-  auto pending = store.undelivered(r.name, r.events, 50);
-  if (!pending) return;
-  for (const auto& e : *pending) {
-    auto body = r.type == "slack" ? alert::slack_body(e) : alert::webhook_body(e);
-    auto sent = alert::post_json(r.url, body);
-    deliveries.counter({r.name, sent.ok ? "ok" : "error"}).inc();
-    if (sent.ok) {
-      (void)store.mark_delivered(e.id, r.name);
-    } else {
-      double retry = sent.retry_after_seconds > 0 ? sent.retry_after_seconds : 5;
-      logger("alert")->warn("{}: delivering event {} failed ({}); retrying in {} s", r.name, e.id, sent.error, retry);
-      (void)store.mark_delivery_failed(e.id, r.name, sent.error, retry);
-      break;  // keep order: later events wait for this one
+/// Webhooks and Slack: each (event, receiver) is sent by one coordinator, in commit order, with
+/// retries (Retry-After wins over the backoff) and a dead letter after delivery_max_attempts.
+///
+/// Why SKIP LOCKED per receiver rather than leader-only delivery: every coordinator runs this
+/// loop and whichever first locks a receiver's cursor row sends its next event, so receivers
+/// are spread over coordinators (one slow or dead receiver does not hold up the others), and
+/// failover needs no election: the row lock goes with a dead coordinator's connection. Order
+/// holds because the cursor only moves in the transaction that holds the lock.
+void deliver_events(const Receiver& r, store::EventStore& store, const store::DeliveryPolicy& policy,
+                    metrics::Family& deliveries, metrics::Family& dead_letters) {
+  auto log = logger("alert");
+  for (int i = 0; i < 50; ++i) {  // a bounded round: other receivers get their turn
+    auto step = store.deliver_next(r.name, r.events, policy, [&](const store::Event& e) {
+      auto sent = alert::post_json(r.url, r.type == "slack" ? alert::slack_body(e) : alert::webhook_body(e));
+      return store::SendOutcome{sent.ok, sent.error, sent.retry_after_seconds};
+    });
+    if (!step) {
+      log->warn("{}: delivery: {}", r.name, step.status().message());
+      return;
+    }
+    using What = store::DeliveryStep::What;
+    switch (step->what) {
+      case What::kDelivered:
+        deliveries.counter({r.name, "ok"}).inc();
+        continue;
+      case What::kFailed:
+        deliveries.counter({r.name, "error"}).inc();
+        log->warn("{}: delivering event {} failed (try {} of {}: {}); retrying in {} s", r.name, step->event.id,
+                  step->attempts, policy.max_attempts, step->error, step->retry_in_seconds);
+        return;  // keep order: later events wait for this one
+      case What::kDeadLettered:
+        deliveries.counter({r.name, "error"}).inc();
+        dead_letters.counter({r.name}).inc();
+        log->warn("{}: gave up on event {} ({} of job {}) after {} tries: {}; dead-lettered, moving on", r.name,
+                  step->event.id, step->event.kind, step->event.job_id, step->attempts, step->error);
+        continue;
+      default:
+        return;  // idle, backing off, or another coordinator has it
     }
   }
 }
@@ -109,8 +153,7 @@ void deliver_alerts(const Receiver& r, store::EventStore& store, AlertmanagerSta
   auto conditions = store.firing_conditions();
   if (!conditions) return;
   std::map<std::string, alert::Alert> now;
-  for (const auto& c : *conditions)
-    now[c["labels"].dump()] = {c["labels"], {{"summary", c["summary"]}, {"description", c["description"]}}};
+  for (auto& a : alert::word_all(*conditions)) now[a.labels.dump()] = std::move(a);
   std::vector<alert::Alert> resolved;
   for (const auto& [k, a] : st.firing)
     if (!now.count(k)) resolved.push_back(a);
@@ -141,8 +184,12 @@ void deliver_alerts(const Receiver& r, store::EventStore& store, AlertmanagerSta
 void delivery(const Config& config, const std::atomic<bool>& stop) {
   auto& deliveries = metrics::default_registry().counter(
       "kiln_alert_deliveries_total", "Alert and webhook deliveries by receiver and outcome.", {"receiver", "outcome"});
+  auto& dead_letters = metrics::default_registry().counter(
+      "kiln_alert_dead_letters_total", "Deliveries given up after delivery_max_attempts, by receiver.", {"receiver"});
+  const store::DeliveryPolicy policy{config.delivery_max_attempts, config.delivery_retry_seconds};
   std::map<std::string, AlertmanagerState> am;
   std::unique_ptr<store::Db> db;
+  bool registered = false;
   while (!stop.load()) {
     if (!db) {
       auto s = store::Db::connect(config.database_url);
@@ -150,12 +197,39 @@ void delivery(const Config& config, const std::atomic<bool>& stop) {
     }
     if (db) {
       store::EventStore events(*db);
+      if (!registered) {  // a receiver new to the database starts from now
+        registered = true;
+        for (const auto& r : config.receivers) {
+          if (r.type == "alertmanager") continue;
+          if (auto st = events.ensure_receiver(r.name); !st.is_ok()) {
+            logger("alert")->warn("{}: registering the receiver: {}", r.name, st.message());
+            registered = false;
+          }
+        }
+      }
+      if (auto n = events.sequence_events(1000); !n) logger("alert")->warn("numbering events: {}", n.status().message());
       for (const auto& r : config.receivers) {
         if (r.type == "alertmanager") deliver_alerts(r, events, am[r.name], deliveries);
-        else deliver_events(r, events, deliveries);
+        else deliver_events(r, events, policy, deliveries, dead_letters);
       }
     }
     sleep_unless_stopped(stop, config.delivery_interval_seconds);
+  }
+}
+
+/// A coordinator thread's top: an exception (a bug, or a library surprise) is logged and the
+/// loop starts again a second later, until `stop`. It never ends the process.
+void guarded(const char* what, const std::atomic<bool>& stop, const std::function<void()>& loop) {
+  while (!stop.load()) {
+    try {
+      loop();
+      return;
+    } catch (const std::exception& e) {
+      logger("coordinator")->error("{}: {}; starting it again in a second", what, e.what());
+    } catch (...) {
+      logger("coordinator")->error("{}: unknown exception; starting it again in a second", what);
+    }
+    sleep_unless_stopped(stop, 1.0);
   }
 }
 
@@ -169,7 +243,16 @@ int run(const Config& config, const std::atomic<bool>& stop, const std::function
     log->error("{}", store.status().message());
     return exit_code(store.status().code());
   }
-  store::StorePool pool(config.database_url);
+  {  // receivers new to the database start from now: before this coordinator takes requests
+    store::EventStore events(**store);
+    for (const auto& r : config.receivers)
+      if (r.type != "alertmanager")
+        if (auto st = events.ensure_receiver(r.name); !st.is_ok())
+          log->warn("{}: registering the receiver: {} (the delivery loop retries)", r.name, st.message());
+  }
+  store::StorePool pool(config.database_url, config.api_threads);  // one per API worker thread
+  if (config.locations.empty())
+    log->warn("no [[location]] configured: every submission will be refused (path_not_allowed)");
   ApiServer api(config, pool);
   auto port = api.bind();
   if (!port) {
@@ -178,9 +261,9 @@ int run(const Config& config, const std::atomic<bool>& stop, const std::function
   }
   log->info("schema version {}; API on http://{}:{}", version, config.listen_host, *port);
   if (on_listening) on_listening(*port);
-  std::thread server([&] { api.serve(); });
-  std::thread reaper([&] { chores(config, stop); });
-  std::thread sender([&] { delivery(config, stop); });
+  std::thread server([&] { guarded("API server", stop, [&] { api.serve(); }); });
+  std::thread reaper([&] { guarded("chores", stop, [&] { chores(config, stop); }); });
+  std::thread sender([&] { guarded("alert delivery", stop, [&] { delivery(config, stop); }); });
   while (!stop.load()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   api.stop();
   server.join();
