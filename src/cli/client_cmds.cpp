@@ -37,6 +37,16 @@ std::string env_or(const std::string& v, const char* name, const char* fallback)
   return e && *e ? e : fallback;
 }
 
+/// "cli-" + FNV-1a 64 of the spec's JSON text: the same spec gives the same key.
+std::string spec_key(const nlohmann::json& body) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : body.dump()) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  return fmt::format("cli-{:016x}", h);
+}
+
 struct Api {
   std::unique_ptr<httplib::Client> client;
   httplib::Headers headers;
@@ -114,7 +124,7 @@ std::function<int()> add_client(CLI::App& app) {
     c->add_flag("--json", o->json, "print JSON");
   };
   CLI::App* submit = app.add_subcommand("submit", "Submit a transcode job to the coordinator.");
-  submit->add_option("input", o->input, "source video (a path the nodes can read)")->required();
+  submit->add_option("input", o->input, "source video: a path inside a storage location, or LOCATION:relative/path")->required();
   submit->add_option("-o,--output", o->output, "output directory (a path the nodes can write)")->required();
   submit->add_option("--ladder", o->ladder, "renditions, e.g. 720p,480p");
   submit->add_option("--backend", o->backend, "auto or a backend name");
@@ -122,7 +132,7 @@ std::function<int()> add_client(CLI::App& app) {
   submit->add_option("--priority", o->priority, "-50..50, higher first");
   submit->add_option("--max-attempts", o->max_attempts, "attempts before the job is discarded");
   submit->add_option("--queue", o->queue, "queue name");
-  submit->add_option("--idempotency-key", o->idempotency_key, "resubmitting with the same key returns the same job");
+  submit->add_option("--idempotency-key", o->idempotency_key, "resubmitting with the same key returns the same live job (default: a digest of the spec)");
   submit->add_flag("--wait", o->wait, "wait for the job to finish, with a progress bar");
   common(submit);
   CLI::App* jobs = app.add_subcommand("jobs", "List jobs, or show one: kiln jobs [ID]");
@@ -140,7 +150,12 @@ std::function<int()> add_client(CLI::App& app) {
     Api api(*o);
     if (submit->parsed()) {
       namespace fs = std::filesystem;
-      nlohmann::json body = {{"input", fs::absolute(o->input).string()}, {"output", fs::absolute(o->output).string()}};
+      // LOCATION:relative and file:// pass through as written; a local path is made absolute.
+      auto path_ref = [](const std::string& p) {
+        bool named = p.find(':') != std::string::npos && p.find('/') > p.find(':');
+        return named || p.rfind("file://", 0) == 0 ? p : fs::absolute(p).string();
+      };
+      nlohmann::json body = {{"input", path_ref(o->input)}, {"output", path_ref(o->output)}};
       if (!o->ladder.empty()) body["ladder"] = o->ladder;
       if (!o->backend.empty()) body["backend"] = o->backend;
       if (!o->device.empty()) body["device"] = o->device;
@@ -148,7 +163,9 @@ std::function<int()> add_client(CLI::App& app) {
       if (o->max_attempts) body["maxAttempts"] = o->max_attempts;
       if (!o->queue.empty()) body["queue"] = o->queue;
       httplib::Headers extra;
-      if (!o->idempotency_key.empty()) extra.emplace("Idempotency-Key", o->idempotency_key);
+      // By default the key is the spec's own digest: re-running the same command while its
+      // job is live returns that job instead of making a second one.
+      extra.emplace("Idempotency-Key", o->idempotency_key.empty() ? spec_key(body) : o->idempotency_key);
       auto j = api.call("POST", "/v1/jobs", body, extra);
       if (!j) return fail(j.status());
       int64_t id = (*j)["id"].get<int64_t>();

@@ -3,10 +3,17 @@
 #include <fmt/format.h>
 #include <httplib.h>
 
+#include <atomic>
 #include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <mutex>
+#include <optional>
 #include <thread>
+#include <unordered_map>
 
 #include "coordinator/job_json.hpp"
+#include "http_socket.hpp"
 #include "log.hpp"
 #include "metrics/registry.hpp"
 #include "store/event_store.hpp"
@@ -32,10 +39,66 @@ void send_json(httplib::Response& res, const nlohmann::json& body, int http = 20
   res.set_content(body.dump(), "application/json");
 }
 
-/// Maps a store failure to 503: the database is the coordinator's only dependency.
+/// Maps a store failure to 503: the database is the coordinator's only dependency. The
+/// store's message (libpq's text, hosts, SQL) goes to the log, never to the client.
 void send_store_error(httplib::Response& res, const Status& st) {
-  send_error(res, 503, "database_unavailable", st.message());
+  logger("api")->warn("database error answered with 503: {}", st.message());
+  res.set_header("Retry-After", "5");
+  send_error(res, 503, "database_unavailable", "the database is unavailable; try again shortly");
 }
+
+/// Why a new job may not publish to `output`: something is there already. Only the job that
+/// published an output may replace it (the node's result.json marker rule); a new job has no
+/// output yet, so any existing entry, a symlink included, refuses it. nullopt: free.
+std::optional<std::string> existing_output(const std::string& output) {
+  std::error_code ec;
+  auto st = std::filesystem::symlink_status(output, ec);
+  if (ec || !std::filesystem::exists(st)) return std::nullopt;
+  if (std::filesystem::exists(std::filesystem::path(output) / "result.json"))
+    return fmt::format("output '{}' holds another job's published output; remove it or name another", output);
+  return fmt::format("output '{}' exists and is not a Kiln output; name a new directory", output);
+}
+
+/// A path parameter as a job id: 1 to 18 digits (fits int64); nullopt otherwise.
+std::optional<int64_t> parse_id(const std::string& text) {
+  if (text.empty() || text.size() > 18 || text.find_first_not_of("0123456789") != std::string::npos)
+    return std::nullopt;
+  return std::stoll(text);
+}
+
+/// The route pattern a request matched, for metric labels: set by each handler's wrapper,
+/// reset before routing, so unmatched paths all count as one label.
+thread_local std::string t_route;
+
+/// A per-token token bucket. Thread-safe.
+class RateLimiter {
+ public:
+  RateLimiter(double rate, double burst) : rate_(rate), burst_(burst) {}
+  /// 0 if a request may go now (and takes a token), else the seconds until one is due.
+  double take(const std::string& key) {
+    if (rate_ <= 0) return 0;
+    auto now = std::chrono::steady_clock::now();
+    std::lock_guard lock(mu_);
+    auto [it, fresh] = buckets_.try_emplace(key, Bucket{burst_, now});
+    Bucket& b = it->second;
+    b.tokens = std::min(burst_, b.tokens + std::chrono::duration<double>(now - b.at).count() * rate_);
+    b.at = now;
+    if (b.tokens >= 1) {
+      b.tokens -= 1;
+      return 0;
+    }
+    return (1 - b.tokens) / rate_;
+  }
+
+ private:
+  struct Bucket {
+    double tokens;
+    std::chrono::steady_clock::time_point at;
+  };
+  double rate_, burst_;
+  std::mutex mu_;
+  std::unordered_map<std::string, Bucket> buckets_;  // keyed by valid tokens only: bounded
+};
 
 }  // namespace
 
@@ -46,8 +109,12 @@ struct ApiServer::Impl {
   int port = 0;
   metrics::Family& requests = metrics::default_registry().counter(
       "kiln_api_requests_total", "HTTP API requests by route and status code.", {"route", "code"});
+  metrics::Family& refused = metrics::default_registry().counter(
+      "kiln_api_refused_total", "Requests refused to protect the API, by reason.", {"reason"});
+  RateLimiter limiter;
+  std::atomic<int> streams{0};
 
-  Impl(const Config& c, store::StorePool& p) : config(c), pool(p) {}
+  Impl(const Config& c, store::StorePool& p) : config(c), pool(p), limiter(c.rate_per_second, c.rate_burst) {}
 
   /// Checks the bearer token; on failure answers 401/403 and returns false.
   bool authorize(const httplib::Request& req, httplib::Response& res, Scope need) {
@@ -71,6 +138,12 @@ struct ApiServer::Impl {
       send_error(res, 401, "unauthenticated", "unknown or revoked token");
       return false;
     }
+    if (double wait = limiter.take(auth.substr(7)); wait > 0) {
+      refused.counter({"rate_limited"}).inc();
+      res.set_header("Retry-After", std::to_string(static_cast<int>(std::ceil(wait))));
+      send_error(res, 429, "rate_limited", "too many requests for this token; slow down");
+      return false;
+    }
     if (scope_rank(*scope) < static_cast<int>(need)) {
       send_error(res, 403, "forbidden", fmt::format("this needs a {} token; yours is {}",
                                                    need == Scope::kAdmin ? "admin" : need == Scope::kSubmit ? "submit" : "read",
@@ -87,51 +160,103 @@ struct ApiServer::Impl {
     fn(**store);
   }
 
+  using Handler = std::function<void(const httplib::Request&, httplib::Response&)>;
+
+  /// Registers a handler whose requests are counted under `pattern` (bounded label values).
+  void get(const char* regex, const char* pattern, Handler h) {
+    server.Get(regex, [pattern, h](const httplib::Request& req, httplib::Response& res) {
+      t_route = std::string("GET ") + pattern;
+      h(req, res);
+    });
+  }
+  void post(const char* regex, const char* pattern, Handler h) {
+    server.Post(regex, [pattern, h](const httplib::Request& req, httplib::Response& res) {
+      t_route = std::string("POST ") + pattern;
+      h(req, res);
+    });
+  }
+
+  /// Runs `fn(id)` if the first path match is a valid job id, else answers 400.
+  template <class F>
+  void with_id(const httplib::Request& req, httplib::Response& res, F&& fn) {
+    auto id = parse_id(req.matches[1]);
+    if (!id) return send_error(res, 400, "invalid_id", "a job id is 1 to 18 digits");
+    fn(*id);
+  }
+
   void routes() {
     server.set_payload_max_length(config.max_body_bytes);
-    server.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
-      requests.counter({req.method + " " + route_label(req.path), std::to_string(res.status)}).inc();
+    // Streams hold a thread each for their whole life; they are capped at max_streams, so
+    // the pool always keeps api_threads for everything else.
+    int threads = config.api_threads + config.max_streams;
+    server.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
+    server.set_keep_alive_timeout(2);  // an idle keep-alive connection holds a thread too
+    server.set_read_timeout(10);
+    server.set_socket_options(exclusive_listen_socket);  // a second coordinator on this port fails
+    server.set_pre_routing_handler([](const httplib::Request&, httplib::Response&) {
+      t_route = "unmatched";
+      return httplib::Server::HandlerResponse::Unhandled;
+    });
+    server.set_logger([this](const httplib::Request&, const httplib::Response& res) {
+      std::string route = t_route.empty() ? "unmatched" : t_route;
+      requests.counter({route, std::to_string(res.status)}).inc();
+    });
+    server.set_exception_handler([](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
+      std::string what = "unknown";
+      try {
+        if (ep) std::rethrow_exception(ep);
+      } catch (const std::exception& e) {
+        what = e.what();
+      } catch (...) {
+      }
+      logger("api")->error("{} {}: unhandled exception: {}", req.method, req.path, what);
+      send_error(res, 500, "internal", "internal error; the coordinator's log has the details");
     });
     server.set_error_handler([](const httplib::Request&, httplib::Response& res) {
       if (!res.body.empty()) return;
       if (res.status == 413) return send_error(res, 413, "body_too_large", "the request body is too large");
       if (res.status == 404) return send_error(res, 404, "not_found", "no such endpoint");
+      if (res.status == 400) return send_error(res, 400, "bad_request", "the request could not be read (a POST needs Content-Length)");
+      send_error(res, res.status, "error", fmt::format("the request failed (HTTP {})", res.status));
     });
-    server.Get("/healthz", [](const httplib::Request&, httplib::Response& res) { send_json(res, {{"ok", true}}); });
-    server.Get("/readyz", [this](const httplib::Request&, httplib::Response& res) {
+    get("/healthz", "/healthz", [](const httplib::Request&, httplib::Response& res) { send_json(res, {{"ok", true}}); });
+    get("/readyz", "/readyz", [this](const httplib::Request&, httplib::Response& res) {
       with_store(res, [&](store::Db& db) {
         auto st = db.ping();
         if (!st.is_ok()) return send_store_error(res, st);
         send_json(res, {{"ok", true}});
       });
     });
-    server.Get("/metrics", [](const httplib::Request&, httplib::Response& res) {
+    get("/metrics", "/metrics", [this](const httplib::Request& req, httplib::Response& res) {
+      if (config.metrics_need_token && !authorize(req, res, Scope::kRead)) return;
       res.set_content(metrics::default_registry().exposition(), "text/plain; version=0.0.4");
     });
-    server.Post("/v1/jobs", [this](const httplib::Request& req, httplib::Response& res) { submit(req, res); });
-    server.Get("/v1/jobs", [this](const httplib::Request& req, httplib::Response& res) { list(req, res); });
-    server.Get(R"(/v1/jobs/(\d+))", [this](const httplib::Request& req, httplib::Response& res) {
+    post("/v1/jobs", "/v1/jobs", [this](const httplib::Request& req, httplib::Response& res) { submit(req, res); });
+    get("/v1/jobs", "/v1/jobs", [this](const httplib::Request& req, httplib::Response& res) { list(req, res); });
+    get(R"(/v1/jobs/(\d+))", "/v1/jobs/{id}", [this](const httplib::Request& req, httplib::Response& res) {
       if (!authorize(req, res, Scope::kRead)) return;
-      with_store(res, [&](store::Db& db) {
-        auto job = store::JobStore(db).get(std::stoll(req.matches[1]));
-        if (!job) return send_store_error(res, job.status());
-        if (!*job) return send_error(res, 404, "not_found", "no such job");
-        send_json(res, job_json(**job));
+      with_id(req, res, [&](int64_t id) {
+        with_store(res, [&](store::Db& db) {
+          auto job = store::JobStore(db).get(id);
+          if (!job) return send_store_error(res, job.status());
+          if (!*job) return send_error(res, 404, "not_found", "no such job");
+          send_json(res, job_json(**job));
+        });
       });
     });
-    server.Post(R"(/v1/jobs/(\d+)/cancel)", [this](const httplib::Request& req, httplib::Response& res) {
+    post(R"(/v1/jobs/(\d+)/cancel)", "/v1/jobs/{id}/cancel", [this](const httplib::Request& req, httplib::Response& res) {
       if (!authorize(req, res, Scope::kSubmit)) return;
-      with_store(res, [&](store::Db& db) { change(db, res, std::stoll(req.matches[1]), true); });
+      with_id(req, res, [&](int64_t id) { with_store(res, [&](store::Db& db) { change(db, res, id, true); }); });
     });
-    server.Post(R"(/v1/jobs/(\d+)/retry)", [this](const httplib::Request& req, httplib::Response& res) {
+    post(R"(/v1/jobs/(\d+)/retry)", "/v1/jobs/{id}/retry", [this](const httplib::Request& req, httplib::Response& res) {
       if (!authorize(req, res, Scope::kAdmin)) return;
-      with_store(res, [&](store::Db& db) { change(db, res, std::stoll(req.matches[1]), false); });
+      with_id(req, res, [&](int64_t id) { with_store(res, [&](store::Db& db) { change(db, res, id, false); }); });
     });
-    server.Get(R"(/v1/jobs/(\d+)/events)", [this](const httplib::Request& req, httplib::Response& res) {
+    get(R"(/v1/jobs/(\d+)/events)", "/v1/jobs/{id}/events", [this](const httplib::Request& req, httplib::Response& res) {
       if (!authorize(req, res, Scope::kRead)) return;
-      stream_events(std::stoll(req.matches[1]), res);
+      with_id(req, res, [&](int64_t id) { stream_events(id, res); });
     });
-    server.Get("/v1/nodes", [this](const httplib::Request& req, httplib::Response& res) {
+    get("/v1/nodes", "/v1/nodes", [this](const httplib::Request& req, httplib::Response& res) {
       if (!authorize(req, res, Scope::kRead)) return;
       with_store(res, [&](store::Db& db) {
         auto nodes = store::NodeStore(db).nodes();
@@ -139,7 +264,7 @@ struct ApiServer::Impl {
         send_json(res, {{"nodes", *nodes}});
       });
     });
-    server.Get("/v1/devices", [this](const httplib::Request& req, httplib::Response& res) {
+    get("/v1/devices", "/v1/devices", [this](const httplib::Request& req, httplib::Response& res) {
       if (!authorize(req, res, Scope::kRead)) return;
       with_store(res, [&](store::Db& db) {
         auto nodes = store::NodeStore(db).nodes();
@@ -155,31 +280,35 @@ struct ApiServer::Impl {
     });
   }
 
-  static std::string route_label(const std::string& path) {
-    // /v1/jobs/123/cancel -> /v1/jobs/{id}/cancel: bounded label values.
-    std::string out;
-    size_t i = 0;
-    while (i < path.size()) {
-      if (std::isdigit(static_cast<unsigned char>(path[i])) && i > 0 && path[i - 1] == '/') {
-        out += "{id}";
-        while (i < path.size() && std::isdigit(static_cast<unsigned char>(path[i]))) ++i;
-      } else {
-        out += path[i++];
-      }
-    }
-    return out;
-  }
-
   void submit(const httplib::Request& req, httplib::Response& res) {
     if (!authorize(req, res, Scope::kSubmit)) return;
+    if (req.body.empty()) return send_error(res, 400, "empty_body", "POST /v1/jobs needs a JSON job spec as its body");
+    if (json_depth(req.body) > kMaxJsonDepth)
+      return send_error(res, 400, "too_deep", fmt::format("the body nests deeper than {} levels", kMaxJsonDepth));
     nlohmann::json body = nlohmann::json::parse(req.body, nullptr, false);
     if (body.is_discarded()) return send_error(res, 400, "malformed_json", "the body is not valid JSON");
     auto job = parse_job_request(body);
     if (!job) return send_error(res, 400, "invalid_spec", job.status().message());
+    // Paths only inside storage locations, resolved here (symlinks followed) so the row names
+    // the real paths; the node checks them again before it touches a file.
+    auto paths = config.locations.resolve_job(job->spec["input"].get<std::string>(), job->spec["output"].get<std::string>());
+    if (!paths) return send_error(res, 400, "path_not_allowed", paths.status().message());
+    job->spec["input"] = paths->input;
+    job->spec["output"] = paths->output;
+    if (auto existing = existing_output(paths->output))
+      return send_error(res, 400, "output_exists", *existing);
     job->idempotency_key = req.get_header_value("Idempotency-Key");
+    if (job->idempotency_key.size() > 256)
+      return send_error(res, 400, "invalid_idempotency_key", "Idempotency-Key is longer than 256 bytes");
     with_store(res, [&](store::Db& db) {
       auto r = store::JobStore(db).submit(*job);
       if (!r) return send_store_error(res, r.status());
+      if (r->output_busy)
+        return send_error(res, 409, "output_busy", fmt::format("job {} ({}) is already writing output '{}'", r->job.id,
+                                                               state_name(r->job.state), paths->output));
+      if (r->conflict)
+        return send_error(res, 409, "idempotency_conflict",
+                          fmt::format("Idempotency-Key '{}' belongs to job {} with a different spec", job->idempotency_key, r->job.id));
       send_json(res, job_json(r->job), r->created ? 201 : 200);
     });
   }
@@ -191,9 +320,18 @@ struct ApiServer::Impl {
       state = parse_state(req.get_param_value("state"));
       if (!state) return send_error(res, 400, "invalid_state", "unknown state '" + req.get_param_value("state") + "'");
     }
-    int limit = req.has_param("limit") ? std::atoi(req.get_param_value("limit").c_str()) : 50;
-    if (limit < 1 || limit > 500) return send_error(res, 400, "invalid_limit", "limit must be 1..500");
-    int64_t cursor = req.has_param("cursor") ? std::atoll(req.get_param_value("cursor").c_str()) : 0;
+    int limit = 50;
+    if (req.has_param("limit")) {
+      auto l = parse_id(req.get_param_value("limit"));
+      if (!l || *l < 1 || *l > 500) return send_error(res, 400, "invalid_limit", "limit must be 1..500");
+      limit = static_cast<int>(*l);
+    }
+    int64_t cursor = 0;
+    if (req.has_param("cursor")) {
+      auto c = parse_id(req.get_param_value("cursor"));
+      if (!c) return send_error(res, 400, "invalid_cursor", "cursor is a job id: 1 to 18 digits");
+      cursor = *c;
+    }
     with_store(res, [&](store::Db& db) {
       auto jobs = store::JobStore(db).list(state, limit, cursor);
       if (!jobs) return send_store_error(res, jobs.status());
@@ -220,32 +358,53 @@ struct ApiServer::Impl {
   }
 
   /// Server-Sent Events: every event of the job, then live ones, until the job is final.
+  /// Each stream LISTENs on its own connection for 'kiln_events' (a trigger NOTIFYs per event
+  /// row) and writes a comment line when idle, so a dead client is noticed. Capped at
+  /// max_streams: past it 503 with Retry-After, so streams never take the API's threads.
   void stream_events(int64_t id, httplib::Response& res) {
+    if (streams.fetch_add(1) >= config.max_streams) {
+      streams.fetch_sub(1);
+      refused.counter({"streams_full"}).inc();
+      res.set_header("Retry-After", "10");
+      return send_error(res, 503, "too_many_streams", "too many event streams are open; try again later");
+    }
+    auto db = store::Db::connect(pool.url());
+    if (!db || !(*db)->listen("kiln_events").is_ok()) {
+      streams.fetch_sub(1);
+      return send_store_error(res, db ? Status(Code::kIo, "LISTEN kiln_events failed") : db.status());
+    }
+    auto conn = std::shared_ptr<store::Db>(std::move(db).value());
     res.set_header("Cache-Control", "no-cache");
-    res.set_chunked_content_provider("text/event-stream", [this, id, last = int64_t{0}](size_t, httplib::DataSink& sink) mutable {
-      auto store = pool.borrow();
-      if (!store) return false;
-      for (int polls = 0; polls < 600; ++polls) {
-        auto events = store::EventStore(**store).events(id, last);
-        if (!events) return false;
-        for (const auto& e : *events) {
-          std::string msg = fmt::format("id: {}\nevent: {}\ndata: {}\n\n", e.id, e.kind,
-                                        nlohmann::json{{"jobId", e.job_id}, {"kind", e.kind}, {"at", e.created_at},
-                                                       {"detail", e.payload}}.dump());
-          if (!sink.write(msg.data(), msg.size())) return false;
-          last = e.id;
-        }
-        auto job = store::JobStore(**store).get(id);
-        if (!job || !*job) return false;
-        if (is_final((*job)->state) && events->empty()) {
+    res.set_chunked_content_provider(
+        "text/event-stream",
+        [this, id, conn, last = int64_t{0}, until = std::chrono::steady_clock::now() + std::chrono::hours(1)](
+            size_t, httplib::DataSink& sink) mutable {
+          while (std::chrono::steady_clock::now() < until) {
+            auto events = store::EventStore(*conn).events(id, last);
+            if (!events) return false;
+            for (const auto& e : *events) {
+              std::string msg = fmt::format("id: {}\nevent: {}\ndata: {}\n\n", e.id, e.kind,
+                                            nlohmann::json{{"jobId", e.job_id}, {"kind", e.kind}, {"at", e.created_at},
+                                                           {"detail", e.payload}}.dump());
+              if (!sink.write(msg.data(), msg.size())) return false;
+              last = e.id;
+            }
+            auto job = store::JobStore(*conn).get(id);
+            if (!job || !*job) return false;
+            // A final state is written in the transaction that adds its event, so once the job
+            // reads final, one more read has every event: no wait for a notification.
+            if (is_final((*job)->state)) {
+              if (events->empty()) break;
+              continue;
+            }
+            auto woke = conn->wait_notification(config.stream_keepalive_seconds);
+            if (!woke) return false;
+            if (!*woke && !sink.write(": keep-alive\n\n", 14)) return false;
+          }
           sink.done();
           return true;
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(250));  // polling: one query per tick
-      }
-      sink.done();
-      return true;
-    });
+        },
+        [this](bool) { streams.fetch_sub(1); });
   }
 };
 
@@ -259,7 +418,7 @@ Result<int> ApiServer::bind() {
                                             : (impl_->server.bind_to_port(impl_->config.listen_host, impl_->config.listen_port)
                                                    ? impl_->config.listen_port : -1);
   if (port <= 0)
-    return Status(Code::kIo, fmt::format("cannot listen on {}:{}", impl_->config.listen_host, impl_->config.listen_port));
+    return Status(Code::kIo, fmt::format("cannot listen on {}:{} (is another process using it?)", impl_->config.listen_host, impl_->config.listen_port));
   impl_->port = port;
   return port;
 }

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <set>
 
 #include "kiln/ladder.hpp"
@@ -30,6 +31,25 @@ nlohmann::json job_json(const Job& j) {
           {"finalizedAt", j.finalized_at}};
 }
 
+int json_depth(std::string_view text) {
+  int depth = 0, deepest = 0;
+  bool in_string = false, escaped = false;
+  for (char c : text) {
+    if (in_string) {
+      if (escaped) escaped = false;
+      else if (c == '\\') escaped = true;
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      deepest = std::max(deepest, ++depth);
+    } else if (c == '}' || c == ']') {
+      --depth;
+    }
+  }
+  return deepest;
+}
+
 Result<NewJob> parse_job_request(const nlohmann::json& body) {
   static const std::set<std::string> kFields = {"input", "output", "ladder", "segmentSeconds", "priority",
                                                 "queue", "maxAttempts", "metadata", "backend", "device",
@@ -48,7 +68,7 @@ Result<NewJob> parse_job_request(const nlohmann::json& body) {
     auto v = str(k);
     if (!v) return v.status();
     if (v->empty()) return Status(Code::kUsage, fmt::format("'{}' is required", k));
-    if ((*v)[0] != '/') return Status(Code::kUsage, fmt::format("'{}' must be an absolute path", k));
+    if (v->size() > 4096) return Status(Code::kUsage, fmt::format("'{}' is longer than 4096 bytes", k));
     spec[k] = *v;
   }
   auto ladder = str("ladder");
@@ -59,8 +79,8 @@ Result<NewJob> parse_job_request(const nlohmann::json& body) {
   }
   spec["ladder"] = *ladder;
   if (body.contains("segmentSeconds")) {
-    if (!body["segmentSeconds"].is_number() || body["segmentSeconds"].get<double>() < 1 ||
-        body["segmentSeconds"].get<double>() > 60)
+    if (!body["segmentSeconds"].is_number() ||
+        !(body["segmentSeconds"].get<double>() >= 1 && body["segmentSeconds"].get<double>() <= 60))
       return Status(Code::kUsage, "'segmentSeconds' must be a number from 1 to 60");
     spec["segmentSeconds"] = body["segmentSeconds"];
   }
@@ -74,23 +94,26 @@ Result<NewJob> parse_job_request(const nlohmann::json& body) {
     spec["metadata"] = body["metadata"];
   }
   j.spec = spec;
-  if (body.contains("priority")) {
-    if (!body["priority"].is_number_integer() || body["priority"].get<int>() < -50 || body["priority"].get<int>() > 50)
-      return Status(Code::kUsage, "'priority' must be an integer from -50 to 50");
-    j.priority = body["priority"].get<int>();
-  }
-  if (body.contains("maxAttempts")) {
-    if (!body["maxAttempts"].is_number_integer() || body["maxAttempts"].get<int>() < 1 ||
-        body["maxAttempts"].get<int>() > 25)
-      return Status(Code::kUsage, "'maxAttempts' must be an integer from 1 to 25");
-    j.max_attempts = body["maxAttempts"].get<int>();
-  }
+  // Range first, as a double: get<int>() on 1e300 or 2^64 would wrap.
+  auto integer = [&](const char* k, int lo, int hi, int* out) -> Status {
+    if (!body.contains(k)) return Status::ok();
+    const auto& v = body[k];
+    double d = v.is_number() ? v.get<double>() : 0;
+    if (!v.is_number_integer() || !(d >= lo && d <= hi))
+      return Status(Code::kUsage, fmt::format("'{}' must be an integer from {} to {}", k, lo, hi));
+    *out = static_cast<int>(d);
+    return Status::ok();
+  };
+  KILN_RETURN_IF_ERROR(integer("priority", -50, 50, &j.priority));
+  KILN_RETURN_IF_ERROR(integer("maxAttempts", 1, 25, &j.max_attempts));
   auto queue = str("queue");
   if (!queue) return queue.status();
+  if (queue->size() > 128) return Status(Code::kUsage, "'queue' is longer than 128 bytes");
   if (!queue->empty()) j.queue = *queue;
   if (body.contains("delaySeconds")) {
-    if (!body["delaySeconds"].is_number() || body["delaySeconds"].get<double>() < 0)
-      return Status(Code::kUsage, "'delaySeconds' must be a number >= 0");
+    if (!body["delaySeconds"].is_number() ||
+        !(body["delaySeconds"].get<double>() >= 0 && body["delaySeconds"].get<double>() <= kMaxDelaySeconds))
+      return Status(Code::kUsage, fmt::format("'delaySeconds' must be a number from 0 to {} (30 days)", kMaxDelaySeconds));
     j.delay_seconds = body["delaySeconds"].get<double>();
   }
   return j;
