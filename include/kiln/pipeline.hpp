@@ -53,8 +53,15 @@ struct TranscodeRequest {
   /// Called when the ladder starts on a device (`running` true, with its encoder sessions) and
   /// when it stops there (false): the node's sessions-per-device gauge.
   std::function<void(const Device& device, int sessions, bool running)> on_device;
-  /// Earlier attempts at this job are fenced out: remove what they left half-written.
+  /// Earlier attempts at this job are fenced out: remove what they left half-written (only this
+  /// job's staging directories of earlier attempts; never another job's).
   bool clear_stale_staging = false;
+  /// A queued job's id and attempt (the node daemon); 0 for `kiln transcode`. They name the
+  /// staging directory, go into result.json as the publish marker, and make an existing output
+  /// replaceable only when its marker names this job (an earlier attempt's): any other existing
+  /// output refuses the job (kOutputExists), whatever `overwrite` says.
+  int64_t job_id = 0;
+  int job_attempt = 0;
   const std::atomic<bool>* cancel = nullptr;      // set to stop; the job returns kCancelled
 };
 
@@ -99,6 +106,8 @@ struct TranscodeResult {
   std::string variant;              // the recipe: "zero-copy: ...", "hybrid: ...", "software"
   std::string acceleration_reason;  // why not accelerated, when not
   std::vector<std::string> fallbacks;  // each device the job left, and why
+  int64_t job_id = 0;                  // the queued job's id and attempt (result.json marker)
+  int job_attempt = 0;
   std::vector<std::string> warnings;
   int64_t frames = 0;
   int corrupt_packets = 0;

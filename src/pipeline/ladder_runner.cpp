@@ -12,6 +12,8 @@
 #include <optional>
 #include <thread>
 
+#include <pthread.h>
+#include <sched.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -37,7 +39,10 @@ constexpr int kEncoderNiceness = 2;  // relative to the decode thread (interleav
 constexpr size_t kQueueDepth = 4;  // deeper queues bought no speed here and cost ~15 MiB of peak RSS at 1080p
 constexpr double kKeyframeEpsilon = 1e-3;  // same tolerance as the segmenter's boundaries
 constexpr auto kProgressInterval = std::chrono::milliseconds(250);
-constexpr double kCascadeRatio = 1.25;
+// A cascaded rung is scaled from a rendition at least 1.5x its size (1.49: even widths round,
+// 854 * 1.5 > 1280). At 1.25, 360p came from 480p, three lanczos passes from the source, and
+// lost 0.002 SSIM against the ffmpeg CLI's direct scale; from 720p it is two.
+constexpr double kCascadeRatio = 1.49;
 
 /// Per-stage wall time, accumulated by every pipeline thread.
 struct StageClocks {
@@ -82,6 +87,7 @@ struct Rendition {
   PlannedRendition plan;
   FrameQueue queue{kQueueDepth};
   std::vector<Rendition*> children;  // renditions scaled from this one's output (cascade)
+  int encoder_threads = 0;           // 0 = the encoder's own choice
   bool has_parent = false;
   std::unique_ptr<package::CmafTrackWriter> writer;
   std::atomic<int64_t> frames{0};
@@ -122,6 +128,11 @@ class RenditionWorker {
     while (auto item = r_.queue.pop()) {
       if (ctx_.job->aborted()) return Status::ok();
       AVFrame* frame = item->get();
+      if (passthrough(frame)) {
+        KILN_RETURN_IF_ERROR(flush_chain());
+        KILN_RETURN_IF_ERROR(deliver(frame));
+        continue;
+      }
       if (!chain_ || !chain_->input().same_picture(frame)) KILN_RETURN_IF_ERROR(rebuild_chain(frame));
       {
         StageTimer t(ctx_.clocks->scale);
@@ -130,19 +141,31 @@ class RenditionWorker {
       KILN_RETURN_IF_ERROR(drain_chain());
     }
     if (ctx_.job->aborted()) return Status::ok();
-    if (chain_) {
-      KILN_RETURN_IF_ERROR(chain_->push(nullptr));
-      KILN_RETURN_IF_ERROR(drain_chain());
-    }
+    KILN_RETURN_IF_ERROR(flush_chain());
     if (encoder_) KILN_RETURN_IF_ERROR(encode(nullptr));
     return Status::ok();
   }
 
+  /// A system-memory frame already at this rendition's size in the encoder's format (the top
+  /// rung of a ladder that starts at the source's size) goes to the encoder as it is: a scaler
+  /// at the same size would only copy all of it.
+  bool passthrough(const AVFrame* frame) const {
+    return !frame->hw_frames_ctx && frame->format == AV_PIX_FMT_YUV420P && frame->width == r_.plan.width &&
+           frame->height == r_.plan.height &&
+           (frame->sample_aspect_ratio.num == 0 || frame->sample_aspect_ratio.num == frame->sample_aspect_ratio.den);
+  }
+
+  /// Finishes what a chain holds (end of input, or the source changed size mid-stream).
+  Status flush_chain() {
+    if (!chain_) return Status::ok();
+    KILN_RETURN_IF_ERROR(chain_->push(nullptr));
+    KILN_RETURN_IF_ERROR(drain_chain());
+    chain_.reset();
+    return Status::ok();
+  }
+
   Status rebuild_chain(const AVFrame* frame) {
-    if (chain_) {  // the source changed size mid-stream: finish what the old chain holds
-      KILN_RETURN_IF_ERROR(chain_->push(nullptr));
-      KILN_RETURN_IF_ERROR(drain_chain());
-    }
+    KILN_RETURN_IF_ERROR(flush_chain());
     auto chain = media::FilterChain::create(
         media::FrameParams::of(frame, ctx_.time_base, ctx_.frame_rate),
         ctx_.config->recipe.scale_filter(ScaleRequest{r_.plan.width, r_.plan.height, r_.has_parent,
@@ -150,6 +173,7 @@ class RenditionWorker {
         1, ctx_.config->recipe.hw_device.get());
     if (!chain) return chain.status();
     chain_.emplace(std::move(chain).value());
+    out_time_base_ = chain_->output_time_base();
     return Status::ok();
   }
 
@@ -162,15 +186,20 @@ class RenditionWorker {
       }
       if (!got) return got.status();
       if (!*got) return Status::ok();
-      for (Rendition* child : r_.children) {
-        av::FramePtr ref = av::ref_frame(scaled_.get());
-        if (!ref) return {Code::kInternal, "out of memory referencing a frame"};
-        child->queue.push(std::move(ref));  // false: the child failed; the job is ending
-      }
-      Status st = encode(scaled_.get());
+      Status st = deliver(scaled_.get());
       av_frame_unref(scaled_.get());
       KILN_RETURN_IF_ERROR(st);
     }
+  }
+
+  /// One frame at this rendition's size: a reference to each cascaded child, then the encoder.
+  Status deliver(AVFrame* frame) {
+    for (Rendition* child : r_.children) {
+      av::FramePtr ref = av::ref_frame(frame);
+      if (!ref) return {Code::kInternal, "out of memory referencing a frame"};
+      child->queue.push(std::move(ref));  // false: the child failed; the job is ending
+    }
+    return encode(frame);
   }
 
   Status open_encoder(const AVFrame* frame) {
@@ -181,11 +210,11 @@ class RenditionWorker {
     ec.height = frame->height;
     ec.pix_fmt = static_cast<AVPixelFormat>(frame->format);
     ec.hw_frames = frame->hw_frames_ctx;
-    ec.time_base = chain_->output_time_base();
+    ec.time_base = out_time_base_;
     ec.frame_rate = ctx_.frame_rate;
     ec.spec = r_.plan.spec;
     ec.gop_seconds = cfg.ladder.gop_seconds;
-    ec.threads = cfg.encoder_threads;
+    ec.threads = r_.encoder_threads;
     ec.color_primaries = frame->color_primaries;
     ec.color_trc = frame->color_trc;
     ec.colorspace = frame->colorspace;
@@ -204,7 +233,7 @@ class RenditionWorker {
     if (frame && !encoder_) KILN_RETURN_IF_ERROR(open_encoder(frame));
     if (frame) {
       // Keyframes at the same timestamps in every rendition: the segmenter cuts there.
-      double t = frame->pts * av_q2d(chain_->output_time_base());
+      double t = frame->pts * av_q2d(out_time_base_);
       frame->pict_type = AV_PICTURE_TYPE_NONE;
       if (t >= next_keyframe_ - kKeyframeEpsilon) {
         frame->pict_type = AV_PICTURE_TYPE_I;
@@ -239,6 +268,7 @@ class RenditionWorker {
   Rendition& r_;
   const WorkerContext& ctx_;
   std::optional<media::FilterChain> chain_;
+  AVRational out_time_base_ = ctx_.time_base;  // a chain's output keeps its input's time base
   av::CodecContextPtr encoder_;
   av::FramePtr scaled_;
   av::PacketPtr packet_;
@@ -501,6 +531,7 @@ class Decoder {
     }
     last_pts_ = pts;
     f->pts = pts;
+    KILN_RETURN_IF_ERROR(check_limits_mid_stream(f, pts));
     ++frames_;
     if (pre_desc_.empty()) return distribute(f);
     if (!pre_ || !pre_->input().same_picture(f)) {
@@ -515,6 +546,25 @@ class Decoder {
     }
     KILN_RETURN_IF_ERROR(pre_->push(f));
     return drain_pre();
+  }
+
+  /// The probe checked the first frames' size and the declared duration; a stream may change
+  /// size later or run past what its header says. Both must stay inside the preset's limits.
+  Status check_limits_mid_stream(const AVFrame* f, int64_t pts) const {
+    const Limits& lim = cfg_.ladder.limits;
+    const std::string& path = cfg_.input->info.path;
+    if (f->width > lim.max_width || f->height > lim.max_height)
+      return {Code::kInputLimits,
+              fmt::format("'{}': the video changes size mid-stream to {}x{}, larger than the limit of "
+                          "{}x{} (limits.max_width/max_height)", path, f->width, f->height,
+                          lim.max_width, lim.max_height)};
+    double t = (pts - origin_) * av_q2d(vst_->time_base);
+    if (t > lim.max_duration_seconds)
+      return {Code::kInputLimits,
+              fmt::format("'{}': the video runs past the limit of {:.0f} s (limits.max_duration_seconds) "
+                          "although its header says {:.1f} s", path, lim.max_duration_seconds,
+                          cfg_.input->info.duration_seconds)};
+    return Status::ok();
   }
 
   Status drain_pre() {
@@ -584,6 +634,13 @@ void plan_cascade(std::vector<std::unique_ptr<Rendition>>& renditions) {
   }
 }
 
+int usable_cpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) return CPU_COUNT(&set);
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
 void bind_thread(const RunnerConfig& config) {
   Status st = bind_this_thread(config.bind_cpus, config.bind_numa);
   if (!st.is_ok()) logger("pipeline")->warn("NUMA placement: {}", st.message());
@@ -602,6 +659,14 @@ std::string preprocess_chain(const VideoStreamInfo& video) {
     default: break;
   }
   return fmt::format("{}", fmt::join(steps, ","));
+}
+
+int x264_threads_for(const PlannedRendition& rendition, const std::vector<PlannedRendition>& all, int cpus) {
+  double pixels = 0;
+  for (const auto& r : all) pixels += static_cast<double>(r.width) * r.height;
+  if (pixels <= 0 || cpus <= 0) return 0;
+  double share = static_cast<double>(rendition.width) * rendition.height / pixels;
+  return std::clamp(static_cast<int>(std::ceil(cpus * share - 1e-9)), 1, cpus);
 }
 
 double next_keyframe_time(double t, double gop_seconds, double segment_seconds) {
@@ -627,9 +692,17 @@ Result<RunnerOutput> run_ladder(const RunnerConfig& config) {
   KILN_RETURN_IF_ERROR(decoder.open(&timeline));
   WorkerContext ctx{&config, decoder.time_base(), decoder.frame_rate(), &timeline, &job, &clocks};
   plan_cascade(renditions);
+  const int cpus = usable_cpus();
+  for (auto& r : renditions)
+    r->encoder_threads = config.encoder_threads > 0 || config.recipe.encoder != "libx264"
+                             ? config.encoder_threads
+                             : x264_threads_for(r->plan, config.renditions, cpus);
   for (auto& r : renditions) {
     r->thread = std::thread([&r, &ctx, &job, &config] {
       bind_thread(config);
+      // Named per rendition so profilers and top split CPU by rung; x264's threads, started
+      // from here, inherit the name.
+      pthread_setname_np(pthread_self(), ("enc-" + r->plan.spec.name).substr(0, 15).c_str());
       // The decode thread feeds every rendition: when the cores are oversubscribed (x264's own
       // threads, two encoders on two cores) encoders yield to it. Their threads, created from
       // here, inherit this. Raising niceness needs no privilege; failure changes nothing.

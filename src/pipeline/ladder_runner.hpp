@@ -52,6 +52,12 @@ Result<RunnerOutput> run_ladder(const RunnerConfig& config);
 /// "" when frames can go straight to the renditions.
 std::string preprocess_chain(const VideoStreamInfo& video);
 
+/// libx264 threads for one rendition when the job did not fix them: the rendition's share of
+/// the ladder's pixels times the CPUs the job may use, rounded up, 1..cpus. Four to six x264
+/// instances with x264's own default (1.5x the CPUs each) oversubscribe the cores many times
+/// over; fewer frame threads cost less synchronisation and lookahead.
+int x264_threads_for(const PlannedRendition& rendition, const std::vector<PlannedRendition>& all, int cpus);
+
 /// The next keyframe time after `t`: multiples of both the GOP and the segment duration.
 double next_keyframe_time(double t, double gop_seconds, double segment_seconds);
 

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <fstream>
 
 namespace kiln::pipeline {
 namespace {
@@ -77,7 +78,7 @@ nlohmann::json result_json(const TranscodeResult& r) {
                          {"averageBitrate", r.audio->average_bitrate}}}});
   nlohmann::json warnings = nlohmann::json::array();
   for (const auto& w : r.warnings) warnings.push_back({{"message", w}});
-  return {
+  nlohmann::json out = {
       {"version", "0"},
       {"source", "kiln"},
       {"detail-type", "MediaConvert Job State Change"},
@@ -103,6 +104,22 @@ nlohmann::json result_json(const TranscodeResult& r) {
                           {"encode", r.encode_seconds}, {"package", r.package_seconds}}},
         {"warnings", warnings}}},
   };
+  if (r.job_id > 0) out["kilnJob"] = {{"id", r.job_id}, {"attempt", r.job_attempt}};
+  return out;
+}
+
+std::optional<OutputOwner> output_owner(const std::string& output_dir) {
+  std::ifstream in(output_dir + "/result.json");
+  if (!in) return std::nullopt;
+  auto j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object() || !j.contains("kilnJob") || !j["kilnJob"].is_object()) return std::nullopt;
+  const auto& m = j["kilnJob"];
+  if (!m.contains("id") || !m["id"].is_number_integer()) return std::nullopt;
+  OutputOwner owner;
+  owner.job_id = m["id"].get<int64_t>();
+  owner.attempt = m.value("attempt", 0);
+  owner.result = std::move(j);
+  return owner;
 }
 
 nlohmann::json error_json(const std::string& input, const Status& status) {

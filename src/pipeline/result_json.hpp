@@ -3,12 +3,25 @@
 // tooling written for MediaConvert notifications can read it.
 
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
 
 #include "kiln/pipeline.hpp"
 
 namespace kiln::pipeline {
 
+/// With `kilnJob: {id, attempt}` when the result belongs to a queued job (the publish marker).
 nlohmann::json result_json(const TranscodeResult& result);
+
+/// Who published an output directory: its result.json's kilnJob marker. nullopt when there is no
+/// result.json, or it has no marker (a `kiln transcode` output, or not Kiln's at all). result.json
+/// is written before the atomic publish, so a marker means the output is complete.
+struct OutputOwner {
+  int64_t job_id = 0;
+  int attempt = 0;
+  nlohmann::json result;  // the whole result.json: what the job completed with
+};
+std::optional<OutputOwner> output_owner(const std::string& output_dir);
 /// MediaConvert's inputDetails entry for a probed input.
 nlohmann::json input_details(const MediaInfo& input);
 /// The ERROR event for a failed job.

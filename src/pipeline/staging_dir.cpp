@@ -2,11 +2,17 @@
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <fcntl.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <random>
+
+#include "pipeline/result_json.hpp"
 
 namespace kiln::pipeline {
 namespace fs = std::filesystem;
@@ -21,40 +27,86 @@ fs::path normalized(const std::string& dir) {
   if (!p.has_filename()) p = p.parent_path();
   return p;
 }
+
+std::string staging_prefix(const fs::path& final_path) {
+  return fmt::format(".{}.kiln-staging-", final_path.filename().string());
+}
+
+Status sync_path(const fs::path& p, bool directory) {
+  int fd = ::open(p.c_str(), (directory ? O_RDONLY | O_DIRECTORY : O_RDONLY) | O_CLOEXEC);  // owned here
+  if (fd < 0) return {Code::kIo, fmt::format("cannot open '{}' to sync it: {}", p.string(), std::strerror(errno))};
+  int rc = ::fsync(fd);
+  int err = errno;
+  ::close(fd);
+  if (rc != 0) return {Code::kIo, fmt::format("cannot sync '{}' to disk: {}", p.string(), std::strerror(err))};
+  return Status::ok();
+}
 }  // namespace
 
-Result<StagingDir> StagingDir::create(const std::string& final_dir, bool overwrite) {
+Status sync_tree(const std::string& root) {
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(root, ec); !ec && it != fs::recursive_directory_iterator();
+       it.increment(ec)) {
+    const bool dir = it->is_directory(ec);
+    if (dir || it->is_regular_file(ec)) KILN_RETURN_IF_ERROR(sync_path(it->path(), dir));
+  }
+  if (ec) return {Code::kIo, fmt::format("cannot walk '{}' to sync it: {}", root, ec.message())};
+  return sync_path(root, true);
+}
+
+Result<StagingDir> StagingDir::create(const std::string& final_dir, Owner owner, bool overwrite) {
   fs::path final_path = normalized(final_dir);
   std::error_code ec;
-  if (fs::exists(final_path, ec) && !overwrite)
-    return Status(Code::kOutputExists,
-                  fmt::format("output '{}' already exists; pass --overwrite to replace it",
-                              final_path.string()));
+  StagingDir s;
+  s.final_ = final_path.string();
+  s.owner_ = owner;
+  s.overwrite_ = overwrite;
+  KILN_RETURN_IF_ERROR(s.may_replace());
   fs::create_directories(final_path.parent_path(), ec);
   if (ec)
     return Status(Code::kIo, fmt::format("cannot create '{}': {}",
                                          final_path.parent_path().string(), ec.message()));
-  StagingDir s;
-  s.final_ = final_path.string();
-  s.overwrite_ = overwrite;
-  s.path_ = (final_path.parent_path() /
-             fmt::format(".{}.kiln-staging-{}", final_path.filename().string(), random_suffix()))
-                .string();
-  if (!fs::create_directory(s.path_, ec) || ec)
-    return Status(Code::kIo, fmt::format("cannot create staging directory '{}': {}", s.path_,
-                                         ec ? ec.message() : "already exists"));
+  std::string suffix = owner.job_id > 0
+                           ? fmt::format("j{}-a{}-{}", owner.job_id, owner.attempt, random_suffix())
+                           : random_suffix();
+  s.path_ = (final_path.parent_path() / (staging_prefix(final_path) + suffix)).string();
+  if (!fs::create_directory(s.path_, ec) || ec) {
+    std::string why = ec ? ec.message() : "already exists";
+    s.path_.clear();
+    return Status(Code::kIo, fmt::format("cannot create staging directory beside '{}': {}", s.final_, why));
+  }
   return s;
 }
 
-int StagingDir::remove_stale(const std::string& final_dir) {
+Status StagingDir::may_replace() const {
+  std::error_code ec;
+  if (!fs::exists(final_, ec)) return Status::ok();
+  if (owner_.job_id > 0) {  // a job never overwrites: only its own earlier attempt's output goes
+    auto existing = output_owner(final_);
+    if (existing && existing->job_id == owner_.job_id) return Status::ok();  // an earlier attempt's
+    return {Code::kOutputExists,
+            fmt::format("output '{}' already exists and is not this job's (job {}); refusing to replace it",
+                        final_, owner_.job_id)};
+  }
+  if (overwrite_) return Status::ok();
+  return {Code::kOutputExists,
+          fmt::format("output '{}' already exists; pass --overwrite to replace it", final_)};
+}
+
+int StagingDir::remove_stale(const std::string& final_dir, int64_t job_id, int attempt) {
+  if (job_id <= 0) return 0;
   fs::path final_path = normalized(final_dir);
-  std::string prefix = fmt::format(".{}.kiln-staging-", final_path.filename().string());
+  std::string prefix = staging_prefix(final_path) + fmt::format("j{}-a", job_id);
   std::error_code ec;
   int removed = 0;
   for (const auto& e : fs::directory_iterator(final_path.parent_path(), ec)) {
-    if (e.path().filename().string().rfind(prefix, 0) != 0) continue;
-    fs::remove_all(e.path(), ec);
-    if (!ec) ++removed;
+    std::string name = e.path().filename().string();
+    if (name.rfind(prefix, 0) != 0) continue;
+    int earlier = std::atoi(name.c_str() + prefix.size());  // "<attempt>-<random>"
+    if (earlier <= 0 || earlier >= attempt) continue;
+    std::error_code rm;
+    fs::remove_all(e.path(), rm);
+    if (!rm) ++removed;
   }
   return removed;
 }
@@ -62,6 +114,7 @@ int StagingDir::remove_stale(const std::string& final_dir) {
 StagingDir::StagingDir(StagingDir&& other) noexcept
     : path_(std::move(other.path_)),
       final_(std::move(other.final_)),
+      owner_(other.owner_),
       overwrite_(other.overwrite_),
       published_(other.published_) {
   other.path_.clear();
@@ -75,11 +128,14 @@ StagingDir::~StagingDir() {
 }
 
 Status StagingDir::publish() {
+  // Data first: a rename that reaches the disk before the files would publish empty files
+  // after a power cut.
+  KILN_RETURN_IF_ERROR(sync_tree(path_));
   std::error_code ec;
   fs::path old;
   if (fs::exists(final_, ec)) {
-    if (!overwrite_)
-      return {Code::kOutputExists, fmt::format("output '{}' appeared while the job ran", final_)};
+    if (Status st = may_replace(); !st.is_ok())
+      return {Code::kOutputExists, fmt::format("output '{}' appeared while the job ran and is not this job's", final_)};
     old = fs::path(final_).parent_path() /
           fmt::format(".{}.kiln-old-{}", fs::path(final_).filename().string(), random_suffix());
     fs::rename(final_, old, ec);
@@ -92,7 +148,7 @@ Status StagingDir::publish() {
   }
   published_ = true;
   if (!old.empty()) fs::remove_all(old, ec);
-  return Status::ok();
+  return sync_path(fs::path(final_).parent_path(), true);  // the rename itself
 }
 
 }  // namespace kiln::pipeline

@@ -160,7 +160,10 @@ Result<Attempt> run_on_chain(const TranscodeRequest& req, media::ProbedInput& fi
       reopened.emplace(std::move(again).value());
       input = &*reopened;
     }
-    auto staging = pipeline::StagingDir::create(req.output_dir, req.overwrite);
+    auto staging = pipeline::StagingDir::create(
+        req.output_dir, req.job_id > 0 ? pipeline::StagingDir::Owner{req.job_id, req.job_attempt}
+                                       : pipeline::StagingDir::Owner{},
+        req.overwrite && req.job_id == 0);
     if (!staging) return staging.status();
     pipeline::RunnerConfig cfg;
     cfg.input = input;
@@ -256,7 +259,7 @@ Result<TranscodeResult> transcode(const TranscodeRequest& req) {
               p.spec.video_bitrate / 1000);
 
   if (req.clear_stale_staging)
-    if (int n = pipeline::StagingDir::remove_stale(req.output_dir))
+    if (int n = pipeline::StagingDir::remove_stale(req.output_dir, req.job_id, req.job_attempt))
       log->warn("removed {} staging director{} an earlier attempt left behind", n, n == 1 ? "y" : "ies");
   scheduler::DeviceHealth local_health;
   scheduler::DeviceHealth& health = req.health ? *req.health : local_health;
@@ -281,6 +284,8 @@ Result<TranscodeResult> transcode(const TranscodeRequest& req) {
   if (!final_dir.empty() && final_dir.back() == '/') final_dir.pop_back();
   TranscodeResult result = describe(*probed, run, attempt->recipe, passed_over, final_dir, req.ladder);
   result.fallbacks = fallbacks;
+  result.job_id = req.job_id;
+  result.job_attempt = req.job_attempt;
   result.warnings.insert(result.warnings.end(), fallbacks.begin(), fallbacks.end());
   result.elapsed_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

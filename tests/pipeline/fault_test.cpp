@@ -25,5 +25,23 @@ TEST(Fault, RejectsAnythingElse) {
   }
 }
 
+TEST(Fault, ParsesWorkerFaults) {
+  auto crash = parse_fault("worker:crash");
+  ASSERT_TRUE(crash.is_ok());
+  EXPECT_EQ(crash->worker, WorkerFault::kCrash);
+  EXPECT_EQ(crash->at_frame, 1);
+  EXPECT_TRUE(crash->only_input.empty());
+  auto oom = parse_fault("worker:oom=12@bad.mp4");
+  ASSERT_TRUE(oom.is_ok());
+  EXPECT_EQ(oom->worker, WorkerFault::kOom);
+  EXPECT_EQ(oom->at_frame, 12);
+  EXPECT_EQ(oom->only_input, "bad.mp4");
+  EXPECT_EQ(parse_fault("worker:hang=3")->worker, WorkerFault::kHang);
+  EXPECT_EQ(parse_fault("worker:abort")->worker, WorkerFault::kAbort);
+  for (const char* bad : {"worker:", "worker:explode", "worker:crash=", "worker:crash=x",
+                          "worker:crash@", "worker:crash=-2", "worker:open"})
+    EXPECT_FALSE(parse_fault(bad).is_ok()) << bad;
+}
+
 }  // namespace
 }  // namespace kiln::pipeline

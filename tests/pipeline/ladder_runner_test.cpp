@@ -22,6 +22,26 @@ TEST(NextKeyframe, ToleratesTimestampRounding) {
   EXPECT_DOUBLE_EQ(next_keyframe_time(3.9995, 2, 4), 6);
 }
 
+TEST(X264Threads, FollowTheRenditionsShareOfThePixels) {
+  auto rung = [](int w, int h) {
+    PlannedRendition p;
+    p.width = w;
+    p.height = h;
+    return p;
+  };
+  std::vector<PlannedRendition> four = {rung(1920, 1080), rung(1280, 720), rung(854, 480), rung(640, 360)};
+  // Two CPUs: the 1080p rung has 57% of the pixels and gets both; the smaller ones one each.
+  EXPECT_EQ(x264_threads_for(four[0], four, 2), 2);
+  EXPECT_EQ(x264_threads_for(four[1], four, 2), 1);
+  EXPECT_EQ(x264_threads_for(four[3], four, 2), 1);
+  // Sixteen CPUs: 10, 5, 2, 2 (never more than the CPUs, never fewer than one).
+  EXPECT_EQ(x264_threads_for(four[0], four, 16), 10);
+  EXPECT_EQ(x264_threads_for(four[1], four, 16), 5);
+  EXPECT_EQ(x264_threads_for(four[3], four, 16), 2);
+  std::vector<PlannedRendition> one = {rung(1280, 720)};
+  EXPECT_EQ(x264_threads_for(one[0], one, 4), 4);
+}
+
 TEST(Preprocess, ProgressiveUprightSourceNeedsNoFilter) {
   VideoStreamInfo v;
   EXPECT_EQ(preprocess_chain(v), "");
