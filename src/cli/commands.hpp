@@ -14,6 +14,10 @@ std::function<int()> add_devices(CLI::App& app);
 std::function<int()> add_services(CLI::App& app);
 /// Registers `kiln submit`, `kiln jobs`, `kiln cancel`, `kiln retry` (HTTP API clients).
 std::function<int()> add_client(CLI::App& app);
+/// Registers `kiln nodes` and `kiln nodes rm NAME` (database, like kiln token).
+std::function<int()> add_nodes(CLI::App& app);
+/// Registers the hidden `kiln worker`: one node job in a process of its own (cli/worker_cmd.cpp).
+std::function<int()> add_worker(CLI::App& app);
 /// Registers `kiln bench` (bench/bench_cmd.cpp); argv is recorded in the report.
 std::function<int()> add_bench(CLI::App& app, int argc, char** argv);
 

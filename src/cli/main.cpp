@@ -30,6 +30,8 @@ int main(int argc, char** argv) {
   auto run_services = kiln::cli::add_services(app);
   auto run_client = kiln::cli::add_client(app);
   auto run_bench = kiln::cli::add_bench(app, argc, argv);
+  auto run_nodes = kiln::cli::add_nodes(app);
+  auto run_worker = kiln::cli::add_worker(app);
   std::string topic;
   CLI::App* help = app.add_subcommand("help", "Show help for a command: kiln help transcode");
   help->add_option("command", topic, "the command to explain");
@@ -66,6 +68,8 @@ int main(int argc, char** argv) {
   for (const char* s : {"node", "coordinator", "migrate", "token"})
     if (app.got_subcommand(s)) return run_services();
   if (app.got_subcommand("bench")) return run_bench();
+  if (app.got_subcommand("nodes")) return run_nodes();
+  if (app.got_subcommand("worker")) return run_worker();
   for (const char* s : {"submit", "jobs", "cancel", "retry"})
     if (app.got_subcommand(s)) return run_client();
   return 0;

@@ -1,7 +1,6 @@
 #include "node/node.hpp"
 
 #include <fmt/format.h>
-#include <httplib.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
@@ -17,8 +16,14 @@
 #include "kiln/pipeline.hpp"
 #include "kiln/topology.hpp"
 #include "log.hpp"
-#include "node/hotplug.hpp"
 #include "metrics/registry.hpp"
+#include "node/claim_loop.hpp"
+#include "node/db_link.hpp"
+#include "node/hotplug.hpp"
+#include "node/metrics_server.hpp"
+#include "node/progress_reporter.hpp"
+#include "node/running_job.hpp"
+#include "node/worker_supervisor.hpp"
 #include "pipeline/result_json.hpp"
 #include "scheduler/device_health.hpp"
 #include "store/event_store.hpp"
@@ -30,44 +35,16 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-struct RunningJob {
-  Claim claim;
-  std::atomic<bool> cancel{false};
-  std::atomic<bool> lost{false};           // the lease is gone: publish nothing, report nothing
-  std::atomic<bool> cancel_requested{false};
-  std::atomic<bool> done{false};
-  std::chrono::steady_clock::time_point last_status_update = std::chrono::steady_clock::now();
-  std::mutex mu;
-  nlohmann::json progress = {{"phase", "starting"}};
-  std::thread thread;
-};
-
 /// Input problems a retry cannot fix: the job is discarded at once.
 bool retryable(Code code) {
   switch (code) {
     case Code::kUsage: case Code::kInputMissing: case Code::kInputEmpty: case Code::kInputNotMedia:
     case Code::kInputNoVideo: case Code::kInputTruncated: case Code::kInputUnsupported:
-    case Code::kInputLimits: case Code::kInputUndecodable:
+    case Code::kInputLimits: case Code::kInputUndecodable: case Code::kOutputExists: case Code::kPathNotAllowed:
       return false;
     default:
       return true;
   }
-}
-
-Result<Ladder> ladder_for(const nlohmann::json& spec) {
-  Ladder ladder = default_ladder();
-  std::string rungs = spec.value("ladder", std::string());
-  if (!rungs.empty()) {
-    auto selected = select_renditions(ladder, rungs);
-    if (!selected) return selected.status();
-    ladder = std::move(selected).value();
-  }
-  if (spec.contains("segmentSeconds")) {
-    ladder.segment_seconds = spec["segmentSeconds"].get<double>();
-    ladder.gop_seconds = std::min(ladder.gop_seconds, ladder.segment_seconds);
-  }
-  KILN_RETURN_IF_ERROR(validate_ladder(ladder));
-  return ladder;
 }
 
 nlohmann::json devices_json(const std::vector<Device>& devices) {
@@ -79,9 +56,13 @@ nlohmann::json devices_json(const std::vector<Device>& devices) {
   return out;
 }
 
+/// The daemon, assembled from parts that each own one loop: ClaimLoop (claims), ProgressReporter
+/// (heartbeats, leases, progress), DatabaseState/DbLink (the connection state and reconnects),
+/// MetricsServer. Node itself runs jobs (execute) and drains.
 class Node {
  public:
-  Node(const NodeConfig& config, const std::atomic<bool>& stop) : config_(config), stop_(stop) {}
+  Node(const NodeConfig& config, const storage::Locations& locations, const std::atomic<bool>& stop)
+      : config_(config), locations_(locations), stop_(stop) {}
 
   int run(const std::function<void()>& on_ready) {
     auto log = logger("node");
@@ -94,33 +75,40 @@ class Node {
       for (const auto& d : *discovered) if (d.usable && d.backend != "software" && !d.cpu_emulated) ++max_jobs_;
       max_jobs_ += config_.software_slots >= 0 ? config_.software_slots : std::max(1, topology->pus / 4);
     }
-    auto store = store::Db::connect(config_.database_url);
-    if (!store) return fail_start(store.status());
-    store_ = std::move(store).value();
-    if (auto st = store::NodeStore(*store_).register_node(name(), devices_json(*devices()), max_jobs_); !st.is_ok()) return fail_start(st);
+    // A database that is down at start is an outage like any other: wait for it (logged once).
+    DbLink db(config_.database_url, db_state_, backoff_for_lease(config_.lease_seconds));
+    for (;;) {
+      if (stop_.load()) return 0;
+      Status st = db.run([&](store::Db& d) { return store::NodeStore(d).register_node(name(), devices_json(*devices()), max_jobs_); });
+      if (st.is_ok()) break;
+      if (db.get()) return fail_start(st);  // reached the database, and it refused
+      std::this_thread::sleep_for(std::max(db.retry_in(), std::chrono::milliseconds(100)));
+    }
     if (auto st = hotplug_.start(); !st.is_ok())
       log->warn("hotplug: {}; devices added later need a restart", st.message());
-    auto listener = store::Db::connect(config_.database_url);
-    if (!listener) return fail_start(listener.status());
-    listener_ = std::move(listener).value();
-    (void)listener_->listen("kiln_jobs");
-    (void)listener_->listen("kiln_cancel");
-    start_metrics_server();
+    if (!config_.metrics_listen.empty())
+      if (auto st = metrics_server_.start(config_.metrics_listen); !st.is_ok()) log->warn("{}", st.message());
     log->info("node {} up: {} job slot(s), queues {}, {} device(s)", name(), max_jobs_,
               fmt::join(config_.queues, ","), devices()->size());
-    sd_notify(0, "READY=1");
+    sd_notify(0, "READY=1\nSTATUS=ready=true: database reachable");
     if (on_ready) on_ready();
-    std::thread beat([this] { heartbeat_loop(); });
-    claim_loop();
+    ProgressReporter reporter(config_, name(), jobs_, db_state_,
+                              {[this] { return stop_.load(); }, [this](store::Db* db) { each_beat(db); }});
+    std::thread beat([&reporter] { reporter.run(); });
+    ClaimLoop claims(config_, name(), max_jobs_, jobs_, db_state_,
+                     {[this](const Claim& c, Clock::time_point at) { start_job(c, at); },
+                      [&reporter] { reporter.poke(); }});
+    claims.run(stop_);
     drain();
-    beats_stop_ = true;
-    poke_heartbeat();
+    reporter.stop();
     beat.join();
-    if (metrics_server_) {
-      metrics_server_->stop();
-      metrics_thread_.join();
-    }
-    (void)store::NodeStore(*store_).node_heartbeat(name(), "stopped");
+    metrics_server_.stop();
+    // Stopped on purpose: 'stopped', never 'lost' (no alert). Tried for a few seconds only.
+    auto until = Clock::now() + std::chrono::seconds(5);
+    while (!db.run([&](store::Db& d) { return store::NodeStore(d).node_heartbeat(name(), "stopped"); }).is_ok() &&
+           Clock::now() < until)
+      std::this_thread::sleep_for(std::max(std::min(db.retry_in(), std::chrono::milliseconds(1000)),
+                                           std::chrono::milliseconds(100)));
     log->info("node {} stopped", name());
     return 0;
   }
@@ -138,223 +126,222 @@ class Node {
     return exit_code(st.code());
   }
 
-  size_t running() {
-    std::lock_guard lock(mu_);
-    jobs_.remove_if([](const std::unique_ptr<RunningJob>& j) {
-      if (!j->done) return false;
-      j->thread.join();
-      return true;
-    });
-    return jobs_.size();
-  }
-
-  void claim_loop() {
-    while (!stop_.load()) {
-      if (static_cast<int>(running()) >= max_jobs_) {
-        // Full: still listen, so a cancel NOTIFY reaches the running job at once.
-        auto woke = listener_->wait_notification(0.1);
-        if (woke && *woke) poke_heartbeat();
-        continue;
-      }
-      auto c = store::JobStore(*store_).claim(name(), config_.queues, config_.lease_seconds);
-      if (!c) {
-        logger("node")->warn("claiming: {}; retrying", c.status().message());
-        std::this_thread::sleep_for(std::chrono::seconds(1));
-        continue;
-      }
-      if (c->has_value()) {
-        start_job(**c);
-        continue;
-      }
-      // Idle: a NOTIFY on submit wakes us; the timeout is the poll fallback.
-      auto woke = listener_->wait_notification(2.0);
-      if (!woke) std::this_thread::sleep_for(std::chrono::milliseconds(500));
-      else if (*woke) poke_heartbeat();
-    }
-  }
-
-  void start_job(const Claim& claim) {
-    auto job = std::make_unique<RunningJob>();
+  void start_job(const Claim& claim, Clock::time_point claimed_at) {
+    auto job = std::make_shared<RunningJob>();
     job->claim = claim;
-    RunningJob* j = job.get();
+    job->renewed(claimed_at, config_.lease_seconds);
     running_gauge_.inc();
-    j->thread = std::thread([this, j] {
-      execute(*j);
+    job->thread = std::thread([this, j = job.get()] {
+      try {
+        execute(*j);
+      } catch (const std::exception& e) {
+        // Never the node: this attempt ends, its lease runs out, the reaper hands it on.
+        logger("node")->error("job {} attempt {}: {}; leaving it to the reaper", j->claim.id, j->claim.attempt, e.what());
+      } catch (...) {
+        logger("node")->error("job {} attempt {}: unknown exception; leaving it to the reaper", j->claim.id, j->claim.attempt);
+      }
       running_gauge_.dec();
       j->done = true;
     });
-    std::lock_guard lock(mu_);
-    jobs_.push_back(std::move(job));
+    jobs_.add(std::move(job));
   }
 
   void execute(RunningJob& j) {
     auto log = logger("node");
     auto start = Clock::now();
-    auto db = store::Db::connect(config_.database_url);  // this job's own connection
-    if (!db) {
-      log->error("job {}: {}", j.claim.id, db.status().message());
-      return;
-    }
-    store::JobStore jobs(**db, store::RetryPolicy{config_.retry_base_seconds});
+    DbLink link(config_.database_url, db_state_, backoff_for_lease(config_.lease_seconds));  // this job's own connection
     const auto& spec = j.claim.spec;
     log->info("job {} attempt {}: {} -> {}", j.claim.id, j.claim.attempt, spec.value("input", ""),
               spec.value("output", ""));
-    TranscodeRequest req;
-    req.input = spec.value("input", "");
-    req.output_dir = spec.value("output", "");
-    req.overwrite = true;  // a retried attempt replaces what an earlier one published, atomically
-    req.clear_stale_staging = j.claim.attempt > 1;
-    req.backend = spec.value("backend", "auto");
-    req.device = spec.value("device", "");
+    // The job runs in a worker process: media is parsed there, never in the node. The worker
+    // replaces only this job's own earlier output (the result.json marker).
+    // Paths again, as the coordinator checked them at submit: a row written into the database
+    // by other means is held to the node's own [[location]] list before any file is touched.
+    auto paths = locations_.resolve_job(spec.value("input", ""), spec.value("output", ""));
+    if (!paths) {
+      fail_attempt(j, link, paths.status());
+      return;
+    }
+    if (complete_from_earlier_attempt(j, link, paths->output)) return;
     const auto devices_now = devices();  // this job's view, even if discovery runs again
-    req.devices = devices_now.get();
-    req.health = &health_;
-    req.node_config = &config_;
-    req.cancel = &j.cancel;
-    req.on_progress = [&j](const Progress& p) {
+    nlohmann::json resolved_spec = spec;  // the worker opens the paths as resolved here
+    resolved_spec["input"] = paths->input;
+    resolved_spec["output"] = paths->output;
+    worker::JobMessage job{j.claim.id, j.claim.attempt, resolved_spec, *devices_now, config_,
+                           health_.quarantined_devices()};
+    WorkerCallbacks callbacks;
+    callbacks.on_progress = [&j](const Progress& p) {
       std::lock_guard lock(j.mu);
       j.progress = {{"phase", p.phase}, {"percent", p.percent}, {"fps", p.fps}, {"speed", p.speed},
                     {"frames", p.frames}, {"etaSeconds", p.eta_seconds}};
     };
-    req.on_input = [&](const MediaInfo& info) {
-      (void)jobs.set_input_info(j.claim.id, j.claim.attempt, pipeline::input_details(info));
+    callbacks.on_input = [&](const nlohmann::json& details, double) {
+      (void)link.run([&](store::Db& db) { return store::JobStore(db).set_input_info(j.claim.id, j.claim.attempt, details); });
     };
-    req.on_device = [this](const Device& d, int sessions, bool running) {
+    callbacks.on_device = [this](const Device& d, int sessions, bool running) {
       sessions_.gauge({d.backend + ":" + d.id}).inc(running ? sessions : -sessions);
     };
+    callbacks.on_strike = [this](const std::string& key, const std::string& reason) { health_.strike(key, reason); };
     queue_wait_.histogram().observe(j.claim.queue_wait_seconds);
     const auto quarantined_before = health_.quarantined_devices();
-    req.before_publish = [&]() {
-      auto hb = jobs.heartbeat(j.claim.id, j.claim.attempt, {{"phase", "publishing"}, {"percent", 100}},
-                                    config_.lease_seconds);
-      return hb && hb->owned && !hb->cancel_requested;
-    };
-    Result<TranscodeResult> result = Status(Code::kInternal, "not run");
-    auto ladder = ladder_for(spec);
-    if (!ladder) {
-      result = ladder.status();
-    } else {
-      req.ladder = std::move(ladder).value();
-      result = transcode(req);
-    }
+    callbacks.before_publish = [&]() { return still_ours_before_publish(j, link); };
+    Result<WorkerOutcome> result = Status(Code::kInternal, "not run");
+    auto ladder = worker::ladder_from_spec(spec);  // checked here too: a bad spec starts no worker
+    if (!ladder) result = ladder.status();
+    else result = run_worker(job, worker_limits(config_), callbacks, &j.cancel);
     double seconds = std::chrono::duration<double>(Clock::now() - start).count();
     duration_.histogram().observe(seconds);
-    record_device_events(**db, j, result, quarantined_before);
+    record_device_events(link, j, result, quarantined_before);
     if (j.lost) {
       log->warn("job {} attempt {}: lease lost; stopped, nothing published", j.claim.id, j.claim.attempt);
       outcomes_.counter({"lease_lost"}).inc();
       return;
     }
     if (result) {
-      auto output = pipeline::result_json(*result);
-      auto ok = with_retries([&] { return jobs.complete(j.claim.id, j.claim.attempt, output); });
-      log->info("job {} complete in {:.1f} s on {}", j.claim.id, seconds, result->backend);
-      outcomes_.counter({ok && *ok ? "completed" : "fenced_out"}).inc();
+      finish_published(j, link, result->output, seconds, result->backend);
       return;
     }
     const Status& st = result.status();
     if (st.code() == Code::kCancelled && j.cancel_requested) {
-      (void)jobs.acknowledge_cancel(j.claim.id, j.claim.attempt);
-      log->info("job {} cancelled", j.claim.id);
-      outcomes_.counter({"cancelled"}).inc();
+      acknowledge_cancel(j, link);
       return;
     }
+    if (st.code() == Code::kCancelled && j.handing_back) {
+      hand_back(j, link);
+      return;
+    }
+    fail_attempt(j, link, st);
+  }
+
+  /// The attempt failed: recorded (retried until the lease expires), the job retried or
+  /// discarded as the code and the attempts left say.
+  void fail_attempt(RunningJob& j, DbLink& link, const Status& st) {
     std::uniform_real_distribution<double> unit(0, 1);
     std::mt19937_64 rng(std::random_device{}());
     nlohmann::json error = {{"code", code_name(st.code())}, {"message", st.message()}, {"node", name()}};
     double u = unit(rng);
-    auto state = with_retries([&] { return jobs.fail(j.claim.id, j.claim.attempt, error, retryable(st.code()), u); });
-    log->warn("job {} attempt {} failed ({}): {} -> {}", j.claim.id, j.claim.attempt, code_name(st.code()),
-              st.message(), state && *state ? state_name(**state) : "fenced out");
+    store::RetryPolicy policy{config_.retry_base_seconds};
+    auto state = with_retries(j, link, [&](store::Db& db) {
+      return store::JobStore(db, policy).fail(j.claim.id, j.claim.attempt, error, retryable(st.code()), u);
+    });
+    logger("node")->warn("job {} attempt {} failed ({}): {} -> {}", j.claim.id, j.claim.attempt, code_name(st.code()),
+                         st.message(), state && *state ? state_name(**state) : "fenced out");
     outcomes_.counter({"failed"}).inc();
   }
 
+  /// An earlier attempt of this job published its complete output (result.json names this job)
+  /// but its completion never reached the database: complete with it, without re-encoding.
+  bool complete_from_earlier_attempt(RunningJob& j, DbLink& link, const std::string& output_dir) {
+    auto owner = pipeline::output_owner(output_dir);
+    if (!owner || owner->job_id != j.claim.id) return false;
+    logger("node")->info("job {} attempt {}: attempt {} already published {}; completing without re-encoding",
+                         j.claim.id, j.claim.attempt, owner->attempt, output_dir);
+    finish_published(j, link, owner->result, 0, "earlier attempt");
+    return true;
+  }
+
+  /// The pre-publish check, retried until the lease itself expires: true only when the
+  /// database confirms this attempt still holds the job and nobody cancelled it.
+  bool still_ours_before_publish(RunningJob& j, DbLink& link) {
+    nlohmann::json publishing = {{"phase", "publishing"}, {"percent", 100}};
+    for (;;) {
+      if (j.lost || j.cancel_requested || j.handing_back) return false;
+      auto sent = Clock::now();
+      auto hb = link.run([&](store::Db& db) {
+        return store::JobStore(db).heartbeat(j.claim.id, j.claim.attempt, publishing, config_.lease_seconds);
+      });
+      if (hb) {
+        if (!hb->owned) j.lost = true;
+        else if (hb->cancel_requested) j.cancel_requested = true;
+        else j.renewed(sent, config_.lease_seconds);
+        return hb->owned && !hb->cancel_requested;
+      }
+      if (j.lease_expired()) {
+        j.lost = true;
+        return false;
+      }
+      pause_before_retry(link);
+    }
+  }
+
+  /// Published: record completion (retried until the lease expires). If it never gets through,
+  /// the output stays in place and the next attempt completes with it without re-encoding.
+  void finish_published(RunningJob& j, DbLink& link, const nlohmann::json& output, double seconds,
+                        const std::string& ran_on) {
+    auto log = logger("node");
+    auto ok = with_retries(j, link, [&](store::Db& db) { return store::JobStore(db).complete(j.claim.id, j.claim.attempt, output); });
+    if (ok && *ok) {
+      log->info("job {} complete in {:.1f} s on {}", j.claim.id, seconds, ran_on);
+      outcomes_.counter({"completed"}).inc();
+      return;
+    }
+    if (!ok) {
+      log->warn("job {} attempt {}: published, but completion could not be recorded ({}); the next attempt "
+                "will find the output and complete without re-encoding", j.claim.id, j.claim.attempt,
+                ok.status().message());
+      outcomes_.counter({"completion_unrecorded"}).inc();
+      return;
+    }
+    // Fenced: a cancel arrived after the pre-publish check (the job ends cancelled), or the
+    // lease was lost.
+    if (acknowledge_cancel(j, link)) return;
+    outcomes_.counter({"fenced_out"}).inc();
+  }
+
+  bool acknowledge_cancel(RunningJob& j, DbLink& link) {
+    auto ack = with_retries(j, link, [&](store::Db& db) { return store::JobStore(db).acknowledge_cancel(j.claim.id, j.claim.attempt); });
+    if (!ack || !*ack) return false;
+    logger("node")->info("job {} cancelled", j.claim.id);
+    outcomes_.counter({"cancelled"}).inc();
+    return true;
+  }
+
+  /// Drain: the job goes back to the queue at once, no attempt spent, no error, no alert.
+  void hand_back(RunningJob& j, DbLink& link) {
+    auto log = logger("node");
+    auto released = with_retries(j, link, [&](store::Db& db) { return store::JobStore(db).release(j.claim.id, j.claim.attempt); });
+    if (released && *released) {
+      log->info("job {} attempt {}: handed back to the queue (node draining)", j.claim.id, j.claim.attempt);
+      outcomes_.counter({"handed_back"}).inc();
+      return;
+    }
+    if (released && j.cancel_requested) {
+      acknowledge_cancel(j, link);
+      return;
+    }
+    log->warn("job {} attempt {}: could not hand it back ({}); its lease will run out and the reaper retries it",
+              j.claim.id, j.claim.attempt, released ? "fenced out" : released.status().message());
+    outcomes_.counter({"lease_lost"}).inc();
+  }
+
   /// Fallbacks and new quarantines become events, so alerts and dashboards see them.
-  void record_device_events(store::Db& db, const RunningJob& j, const Result<TranscodeResult>& result,
+  void record_device_events(DbLink& link, const RunningJob& j, const Result<WorkerOutcome>& result,
                             const std::vector<std::string>& quarantined_before) {
-    store::EventStore events(db);
+    auto add = [&](const std::string& kind, const nlohmann::json& payload) {
+      (void)link.run([&](store::Db& db) { return store::EventStore(db).add_event(j.claim.id, kind, payload); });
+    };
     if (result)
-      for (const auto& why : result->fallbacks)
-        (void)events.add_event(j.claim.id, "fallback", {{"reason", why}, {"node", name()}, {"ranOn", result->backend}});
+      for (const auto& why : result->fallbacks) add("fallback", {{"reason", why}, {"node", name()}, {"ranOn", result->backend}});
     for (const auto& key : health_.quarantined_devices())
       if (std::find(quarantined_before.begin(), quarantined_before.end(), key) == quarantined_before.end())
-        (void)events.add_event(j.claim.id, "device_quarantined", {{"device", key}, {"node", name()}});
+        add("device_quarantined", {{"device", key}, {"node", name()}});
   }
 
-  /// A job's final write must survive a database restart: retried for up to the lease (after
-  /// that the reaper hands the job back anyway). Every write is fenced, so a retry is safe.
+  /// A job's final write must survive a database outage: retried (with the link's backoff)
+  /// until the lease itself expires; after that the reaper hands the job on anyway. Every write
+  /// is fenced on (id, attempt), so a retry is safe.
   template <class F>
-  auto with_retries(F&& write) -> decltype(write()) {
-    auto until = Clock::now() + std::chrono::milliseconds(static_cast<int64_t>(config_.lease_seconds * 1000));
+  auto with_retries(RunningJob& j, DbLink& link, F&& write) -> decltype(write(std::declval<store::Db&>())) {
     for (;;) {
-      auto r = write();
-      if (r || Clock::now() > until || stop_hard_.load()) return r;
-      logger("node")->warn("{}; retrying", r.status().message());
-      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+      auto r = link.run(write);
+      if (r || j.lease_expired()) return r;
+      if (link.get()) logger("node")->warn("job {}: {}; retrying", j.claim.id, r.status().message());
+      pause_before_retry(link);
     }
   }
 
-  /// Renews every running job's lease with its progress; stops jobs that were cancelled or
-  /// whose lease was lost. Also the node's own heartbeat and the systemd watchdog.
-  void heartbeat_loop() {
-    auto store = store::Db::connect(config_.database_url);
-    while (!beats_stop_.load()) {
-      if (!store) store = store::Db::connect(config_.database_url);
-      if (store) {
-        (void)store::NodeStore(**store).node_heartbeat(name(), stop_.load() ? "draining" : "up");
-        double fps_total = 0;
-        std::vector<RunningJob*> snapshot;
-        {
-          std::lock_guard lock(mu_);
-          for (auto& j : jobs_) if (!j->done) snapshot.push_back(j.get());
-        }
-        for (RunningJob* j : snapshot) {
-          nlohmann::json progress;
-          {
-            std::lock_guard lock(j->mu);
-            progress = j->progress;
-          }
-          fps_total += progress.value("fps", 0.0);
-          auto hb = store::JobStore(**store).heartbeat(j->claim.id, j->claim.attempt, progress, config_.lease_seconds);
-          if (hb && hb->owned && Clock::now() - j->last_status_update > std::chrono::seconds(10)) {
-            (void)store::EventStore(**store).add_event(j->claim.id, "status_update", progress);
-            j->last_status_update = Clock::now();
-          }
-          if (!hb) {
-            store = store::Db::connect(config_.database_url);  // reconnect next round
-            break;
-          }
-          if (!hb->owned) {
-            j->lost = true;
-            j->cancel = true;
-          } else if (hb->cancel_requested) {
-            j->cancel_requested = true;
-            j->cancel = true;
-          }
-        }
-        fps_.set(fps_total);
-        rediscover_on_hotplug(**store);
-        (void)recheck_quarantined_periodically();
-      }
-      sd_notify(0, "WATCHDOG=1");
-      wait_beat();
-    }
-  }
-
-  /// Waits for the next beat, or less when a NOTIFY (a cancel, say) asks for one now.
-  void wait_beat() {
-    auto until = Clock::now() + std::chrono::milliseconds(static_cast<int64_t>(config_.heartbeat_seconds * 1000));
-    std::unique_lock lock(beat_mu_);
-    beat_cv_.wait_until(lock, until, [&] { return beats_stop_.load() || beat_now_; });
-    beat_now_ = false;
-  }
-
-  void poke_heartbeat() {
-    {
-      std::lock_guard lock(beat_mu_);
-      beat_now_ = true;
-    }
-    beat_cv_.notify_all();
+  static void pause_before_retry(DbLink& link) {
+    std::this_thread::sleep_for(std::clamp(link.retry_in(), std::chrono::milliseconds(100), std::chrono::milliseconds(1000)));
   }
 
   std::shared_ptr<const std::vector<Device>> devices() {
@@ -366,16 +353,26 @@ class Node {
     devices_ = std::move(d);
   }
 
+  /// Every heartbeat round: hotplug rediscovery and quarantine rechecks. `db` is nullptr while
+  /// the database is unreachable (a rediscovery is then registered with a later beat).
+  void each_beat(store::Db* db) {
+    rediscover_on_hotplug(db);
+    (void)recheck_quarantined_periodically();
+  }
+
   /// A DRM device came, went or changed: discovery again, and the new list registered.
-  void rediscover_on_hotplug(store::Db& db) {
+  void rediscover_on_hotplug(store::Db* db) {
     std::string what;
-    if (!hotplug_.changed(&what)) return;
-    auto topology = load_topology("");
-    if (!topology) return;
-    auto found = std::make_shared<const std::vector<Device>>(discover_devices(*topology));
-    logger("node")->warn("hotplug ({}): rediscovered {} device(s)", what, found->size());
-    set_devices(found);
-    (void)store::NodeStore(db).register_node(name(), devices_json(*found), max_jobs_);
+    if (hotplug_.changed(&what)) {
+      auto topology = load_topology("");
+      if (!topology) return;
+      auto found = std::make_shared<const std::vector<Device>>(discover_devices(*topology));
+      logger("node")->warn("hotplug ({}): rediscovered {} device(s)", what, found->size());
+      set_devices(found);
+      devices_unregistered_ = true;
+    }
+    if (devices_unregistered_ && db)
+      devices_unregistered_ = !store::NodeStore(*db).register_node(name(), devices_json(*devices()), max_jobs_).is_ok();
   }
 
   bool recheck_quarantined_periodically() {
@@ -384,71 +381,42 @@ class Node {
     return scheduler::recheck_quarantined(health_, *devices()) > 0;
   }
 
-  /// SIGTERM: no new claims; running jobs get drain_seconds to finish, then are cancelled and
-  /// handed back to the queue (retryable at once) for another node.
+  /// SIGTERM: no new claims; running jobs get drain_seconds to finish, then are stopped and
+  /// handed back to the queue (available at once, no attempt spent) for another node.
   void drain() {
     auto log = logger("node");
-    log->info("draining: {} running job(s), {} s to finish", running(), config_.drain_seconds);
+    log->info("draining: {} running job(s), {} s to finish", jobs_.reap_done(), config_.drain_seconds);
     auto until = Clock::now() + std::chrono::milliseconds(static_cast<int64_t>(config_.drain_seconds * 1000));
-    while (running() > 0 && Clock::now() < until) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    std::list<std::unique_ptr<RunningJob>> left;
-    {
-      std::lock_guard lock(mu_);
-      left.swap(jobs_);
-    }
+    while (jobs_.reap_done() > 0 && Clock::now() < until) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    auto left = jobs_.take_all();
     for (auto& j : left) {
       if (!j->done) {
-        log->warn("job {}: handing back (node shutting down)", j->claim.id);
+        log->info("job {}: handing back (node shutting down)", j->claim.id);
+        j->handing_back = true;
         j->cancel = true;
       }
       j->thread.join();
     }
   }
 
-  void start_metrics_server() {
-    if (config_.metrics_listen.empty()) return;
-    auto colon = config_.metrics_listen.rfind(':');
-    std::string host = config_.metrics_listen.substr(0, colon);
-    int port = std::atoi(config_.metrics_listen.c_str() + colon + 1);
-    metrics_server_ = std::make_unique<httplib::Server>();
-    metrics_server_->Get("/metrics", [](const httplib::Request&, httplib::Response& res) {
-      res.set_content(metrics::default_registry().exposition(), "text/plain; version=0.0.4");
-    });
-    metrics_server_->Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
-      res.set_content("{\"ok\":true}", "application/json");
-    });
-    if (!metrics_server_->bind_to_port(host, port)) {
-      logger("node")->warn("cannot serve metrics on {}", config_.metrics_listen);
-      metrics_server_.reset();
-      return;
-    }
-    metrics_thread_ = std::thread([this] { metrics_server_->listen_after_bind(); });
-  }
-
   const NodeConfig& config_;
+  const storage::Locations& locations_;
   const std::atomic<bool>& stop_;
-  std::atomic<bool> beats_stop_{false};
-  std::atomic<bool> stop_hard_{false};
-  std::mutex beat_mu_;
-  std::condition_variable beat_cv_;
-  bool beat_now_ = false;
+  DatabaseState db_state_;
   std::mutex devices_mu_;
   std::shared_ptr<const std::vector<Device>> devices_;
   HotplugMonitor hotplug_;
+  bool devices_unregistered_ = false;  // heartbeat thread only
   int max_jobs_ = 1;
-  std::unique_ptr<store::Db> store_, listener_;
-  std::mutex mu_;
-  std::list<std::unique_ptr<RunningJob>> jobs_;
+  JobTable jobs_;
   scheduler::DeviceHealth health_{scheduler::DeviceHealth::Policy{config_.strikes,
                                                                   std::chrono::seconds(config_.strike_window_seconds)}};
   Clock::time_point last_recheck_ = Clock::now();
-  std::unique_ptr<httplib::Server> metrics_server_;
-  std::thread metrics_thread_;
+  MetricsServer metrics_server_{[this] { return db_state_.up(); }};
   metrics::Gauge& running_gauge_ = metrics::default_registry().gauge("kiln_node_running_jobs", "Jobs running on this node.").gauge();
   metrics::Family& outcomes_ = metrics::default_registry().counter("kiln_node_jobs_total", "Job attempts on this node by outcome.", {"outcome"});
   metrics::Family& sessions_ = metrics::default_registry().gauge(
       "kiln_device_sessions", "Encoder sessions in use per device (backend:id).", {"device"});
-  metrics::Gauge& fps_ = metrics::default_registry().gauge("kiln_node_encode_fps", "Source frames per second encoded by running jobs.").gauge();
   metrics::Family& queue_wait_ = metrics::default_registry().histogram(
       "kiln_job_queue_wait_seconds", "Time from due to claimed.", {0.01, 0.05, 0.1, 0.25, 0.5, 1, 5, 30, 120, 600});
   metrics::Family& duration_ = metrics::default_registry().histogram(
@@ -457,8 +425,14 @@ class Node {
 
 }  // namespace
 
-int run(const NodeConfig& config, const std::atomic<bool>& stop, const std::function<void()>& on_ready) {
-  return Node(config, stop).run(on_ready);
+int run(const NodeConfig& config, const storage::Locations& locations, const std::atomic<bool>& stop,
+        const std::function<void()>& on_ready) {
+  try {
+    return Node(config, locations, stop).run(on_ready);
+  } catch (const std::exception& e) {
+    logger("node")->critical("node stopped by an unexpected error: {}", e.what());
+    return exit_code(Code::kInternal);
+  }
 }
 
 }  // namespace kiln::node

@@ -7,10 +7,13 @@
 #include <functional>
 
 #include "kiln/node_config.hpp"
+#include "storage/location.hpp"
 
 namespace kiln::node {
 
-/// Runs until `stop` is set, then drains. `on_ready` is called once registered.
-int run(const NodeConfig& config, const std::atomic<bool>& stop, const std::function<void()>& on_ready);
+/// Runs until `stop` is set, then drains. `on_ready` is called once registered. A job's paths
+/// must lie inside `locations` (node.toml [[location]]); others fail as path_not_allowed.
+int run(const NodeConfig& config, const storage::Locations& locations, const std::atomic<bool>& stop,
+        const std::function<void()>& on_ready);
 
 }  // namespace kiln::node

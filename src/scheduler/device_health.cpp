@@ -21,6 +21,12 @@ DeviceHealth::DeviceHealth(Policy policy, Clock clock, metrics::Registry* regist
                                      "1 while a device is quarantined.", {"device"})) {}
 
 bool DeviceHealth::strike(const std::string& key, const std::string& reason) {
+  bool quarantined = strike_locked(key, reason);
+  if (on_strike_) on_strike_(key, reason);
+  return quarantined;
+}
+
+bool DeviceHealth::strike_locked(const std::string& key, const std::string& reason) {
   std::lock_guard lock(mu_);
   auto now = clock_();
   Entry& e = entries_[key];

@@ -32,6 +32,11 @@ class DeviceHealth {
   /// Records a failure of the device `key` ("vaapi:/dev/dri/renderD128"). Returns true when
   /// this strike quarantined it (logged at warn).
   bool strike(const std::string& key, const std::string& reason);
+  /// Called after every strike (outside the lock), so a job's worker process can tell the
+  /// node's DeviceHealth. Set it before the object is shared between threads.
+  void set_strike_observer(std::function<void(const std::string& key, const std::string& reason)> fn) {
+    on_strike_ = std::move(fn);
+  }
   bool quarantined(const std::string& key) const;
   /// A test encode on the device succeeded: it is scheduled again and its strikes forgotten.
   void clear(const std::string& key);
@@ -46,6 +51,8 @@ class DeviceHealth {
     bool quarantined = false;
     std::string last_reason;
   };
+  bool strike_locked(const std::string& key, const std::string& reason);
+
   Policy policy_;
   Clock clock_;
   metrics::Family& strikes_metric_;
@@ -55,6 +62,7 @@ class DeviceHealth {
   std::map<std::string, Entry> entries_;
   int64_t strikes_total_ = 0;
   int64_t quarantines_total_ = 0;
+  std::function<void(const std::string&, const std::string&)> on_strike_;
 };
 
 /// Runs a test encode on every quarantined device in `devices` and lets back in those that

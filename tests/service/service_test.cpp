@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <memory>
 #include <fstream>
 #include <functional>
 #include <iostream>
@@ -47,18 +48,6 @@ bool eventually(const std::function<bool()>& cond, std::chrono::seconds limit) {
   return cond();
 }
 
-int free_port() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  close(fd);
-  return ntohs(a.sin_port);
-}
-
 void write_file(const fs::path& p, const std::string& text) { std::ofstream(p) << text; }
 
 class Cluster : public ::testing::Test {
@@ -69,6 +58,7 @@ class Cluster : public ::testing::Test {
     admin("CREATE DATABASE " + db_name_);
     url_ = cluster_url();
     url_ = url_.substr(0, url_.rfind('/') + 1) + db_name_;
+    deadline_ = std::make_unique<TestDeadline>(std::chrono::seconds(270), [this] { print_service_logs(tmp_.path()); });
   }
   void TearDown() override {
     for (int pid : pids_) {
@@ -76,12 +66,7 @@ class Cluster : public ::testing::Test {
       wait_exit(pid);
     }
     if (HasFailure())  // what the services said, for a failure seen only in CI
-      for (const auto& e : fs::directory_iterator(tmp_.path()))
-        if (fs::exists(e.path() / "stderr")) {
-          std::string log = read_file(e.path() / "stderr");
-          std::cerr << "---- " << e.path().filename() << " stderr (last 4 KiB) ----\n"
-                    << log.substr(log.size() > 4096 ? log.size() - 4096 : 0) << "\n";
-        }
+      print_service_logs(tmp_.path());
     try {
       admin("DROP DATABASE IF EXISTS " + db_name_ + " WITH (FORCE)");
     } catch (...) {
@@ -94,9 +79,11 @@ class Cluster : public ::testing::Test {
   }
 
   /// Starts a coordinator with `extra` TOML appended; waits until it listens.
+  /// The per-token rate limit is off (rate_per_second = 0): these tests poll job states many
+  /// times a second. tests/service/api_abuse_test.cpp tests the limiter itself.
   void start_coordinator(const std::string& extra = "") {
     fs::path cfg = tmp_ / "coordinator.toml";
-    write_file(cfg, "[database]\nurl = \"" + url_ + "\"\n[api]\nlisten = \"127.0.0.1:0\"\nmax_body_bytes = 4096\n"
+    write_file(cfg, test_locations(tmp_.path()) + "[database]\nurl = \"" + url_ + "\"\n[api]\nlisten = \"127.0.0.1:0\"\nrate_per_second = 0\nmax_body_bytes = 4096\n"
                     "[chores]\nreap_interval_seconds = 0.5\nnode_timeout_seconds = 3\nretry_base_seconds = 1\n"
                     "delivery_interval_seconds = 0.2\n" + extra);
     fs::path logs = tmp_ / "coordinator";
@@ -115,7 +102,7 @@ class Cluster : public ::testing::Test {
   int start_node(const std::string& name, int max_jobs = 1, int metrics_port = 0) {
     fs::path cfg = tmp_ / (name + ".toml");
     std::string metrics = metrics_port ? "metrics_listen = \"127.0.0.1:" + std::to_string(metrics_port) + "\"\n" : "";
-    write_file(cfg, "[database]\nurl = \"" + url_ + "\"\n[node]\nname = \"" + name + "\"\nmax_jobs = " +
+    write_file(cfg, test_locations(tmp_.path()) + "[database]\nurl = \"" + url_ + "\"\n[node]\nname = \"" + name + "\"\nmax_jobs = " +
                         std::to_string(max_jobs) + "\nlease_seconds = 3\nheartbeat_seconds = 0.5\n"
                         "retry_base_seconds = 1\ndrain_seconds = 30\n" + metrics);
     fs::path logs = tmp_ / name;
@@ -163,6 +150,7 @@ class Cluster : public ::testing::Test {
   }
 
   TempDir tmp_;
+  std::unique_ptr<TestDeadline> deadline_;  // under CTest's TIMEOUT of 300 s
   std::string db_name_, url_, admin_token_;
   int port_ = 0;
   std::vector<int> pids_;
@@ -199,7 +187,7 @@ TEST_F(Cluster, ApiRefusesWhatItShould) {
   auto again = submit("/media/a.mp4", "/out/a", "upload-1");
   EXPECT_EQ(first["id"], again["id"]);
   EXPECT_EQ(first["status"], "SUBMITTED");
-  auto metrics = c.Get("/metrics");
+  auto metrics = c.Get("/metrics", auth());
   EXPECT_NE(metrics->body.find("kiln_api_requests_total"), std::string::npos);
 }
 
@@ -236,9 +224,9 @@ TEST_F(Cluster, MetricsOfNodeAndCoordinatorPassPromtool) {
                         "kiln_node_encode_fps"})
     EXPECT_NE(node_metrics->body.find(m), std::string::npos) << m << "\n" << node_metrics->body;
   ASSERT_TRUE(eventually([&] {
-    return client().Get("/metrics")->body.find("kiln_jobs{state=\"completed\"} 1") != std::string::npos;
+    return client().Get("/metrics", auth())->body.find("kiln_jobs{state=\"completed\"} 1") != std::string::npos;
   }, 10s));
-  for (const auto& [who, text] : {std::pair{"node", node_metrics->body}, std::pair{"coordinator", client().Get("/metrics")->body}}) {
+  for (const auto& [who, text] : {std::pair{"node", node_metrics->body}, std::pair{"coordinator", client().Get("/metrics", auth())->body}}) {
     write_file(tmp_ / "metrics.txt", text);
     RunResult check = run_shell("promtool check metrics < '" + (tmp_ / "metrics.txt").string() + "'");
     EXPECT_EQ(check.exit_code, 0) << who << ": " << check.out << check.err;
@@ -345,6 +333,10 @@ TEST_F(Cluster, PostgresRestartMidJobLosesNothing) {
   ASSERT_TRUE(eventually([&] { return job_state_is(id, "running"); }, 30s));
   ASSERT_EQ(std::system("'" KILN_PG_SCRIPT "' restart '" KILN_PG_DIR "'"), 0);
   ASSERT_TRUE(eventually([&] { return job_state_is(id, "completed"); }, 120s)) << job(id).dump(2);
+  // Nothing lost means the same attempt finished: not a lost lease and a re-run.
+  auto j = job(id);
+  EXPECT_EQ(j["attempt"], 1) << j.dump(2);
+  EXPECT_TRUE(j["errors"].empty()) << j.dump(2);
   check_ladder(tmp_ / "survivor", {{{"720p", 1280, 720}, {"480p", 854, 480}}, true, 20.0, 1 / 30.0});
 }
 
@@ -404,8 +396,10 @@ class Alertmanager {
              static_cast<char*>(nullptr));
       _exit(127);
     }
+    if (pid_ < 0) ADD_FAILURE() << "fork for prometheus-alertmanager: " << std::strerror(errno);
   }
   ~Alertmanager() {
+    if (pid_ <= 0) return;  // kill(-1, ...) would signal every process we may signal
     kill(pid_, SIGTERM);
     wait_exit(pid_);
   }
@@ -475,6 +469,97 @@ TEST_F(Cluster, AlertsReachAWebhookAndAlertmanagerAndResolve) {
   }
   EXPECT_EQ(discarded_deliveries, 1u);  // at least once, and deduplicated: exactly once here
   EXPECT_EQ(slack_messages, 1u);
+}
+
+// Storage locations: the coordinator refuses every path outside them at submit (400, saying
+// why), resolves named and file:// paths to real paths, and lets one live job write an output.
+TEST_F(Cluster, JobPathsStayInsideStorageLocations) {
+  start_coordinator();
+  TempDir outside;  // not a location
+  fs::copy_file(media("480p.mp4"), outside / "secret.mp4");
+  fs::create_directories(tmp_ / "dir");
+  fs::copy_file(media("480p.mp4"), tmp_ / "dir" / "in.mp4");
+  fs::create_directory_symlink(outside.path(), tmp_ / "link");
+  const std::string in = (tmp_ / "dir" / "in.mp4").string();
+  auto post = [&](const nlohmann::json& body) {
+    auto spec = body;
+    spec["delaySeconds"] = 3600;  // queued, never run: this test is about the API
+    return client().Post("/v1/jobs", auth(), spec.dump(), "application/json");
+  };
+  auto refused = [&](const nlohmann::json& body, const std::string& code, const std::string& says) {
+    auto r = post(body);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 400) << body.dump() << " -> " << r->body;
+    auto j = nlohmann::json::parse(r->body, nullptr, false);
+    EXPECT_EQ(j["error"]["code"], code) << r->body;
+    EXPECT_NE(r->body.find(says), std::string::npos) << r->body;
+  };
+  refused({{"input", (outside / "secret.mp4").string()}, {"output", (tmp_ / "o1").string()}}, "path_not_allowed",
+          "outside every storage location");
+  refused({{"input", (tmp_ / ".." / outside.path().filename() / "secret.mp4").string()}, {"output", (tmp_ / "o1").string()}},
+          "path_not_allowed", "'..' is not allowed");
+  refused({{"input", (tmp_ / "link" / "secret.mp4").string()}, {"output", (tmp_ / "o1").string()}}, "path_not_allowed",
+          "symlink");
+  refused({{"input", in}, {"output", (tmp_ / "link" / "out").string()}}, "path_not_allowed", "symlink");
+  refused({{"input", in}, {"output", (outside / "out").string()}}, "path_not_allowed", "outside every storage location");
+  refused({{"input", in}, {"output", in}}, "path_not_allowed", "is the input itself");
+  refused({{"input", in}, {"output", (tmp_ / "dir").string()}}, "path_not_allowed", "contains the input");
+  refused({{"input", in}, {"output", tmp_.path().string()}}, "path_not_allowed", "root of location 'work'");
+  refused({{"input", "nowhere:a.mp4"}, {"output", (tmp_ / "o1").string()}}, "path_not_allowed", "no location named 'nowhere'");
+  refused({{"input", "media:/etc/passwd"}, {"output", (tmp_ / "o1").string()}}, "path_not_allowed", "relative path");
+  refused({{"input", "file://host/etc/passwd"}, {"output", (tmp_ / "o1").string()}}, "path_not_allowed", "no host");
+  // An output another job published, or any directory already there, is never replaced by a new job.
+  fs::create_directories(tmp_ / "published");
+  write_file(tmp_ / "published" / "result.json", R"({"kilnJob":{"id":99,"attempt":1}})");
+  refused({{"input", in}, {"output", (tmp_ / "published").string()}}, "output_exists", "another job's published output");
+  fs::create_directories(tmp_ / "photos");
+  refused({{"input", in}, {"output", (tmp_ / "photos").string()}}, "output_exists", "is not a Kiln output");
+
+  // Named and file:// paths resolve to the real paths inside their locations.
+  auto ok = post({{"input", "media:480p.mp4"}, {"output", "file://" + (tmp_ / "named%20out").string()}});
+  ASSERT_TRUE(ok);
+  ASSERT_EQ(ok->status, 201) << ok->body;
+  auto job = nlohmann::json::parse(ok->body);
+  EXPECT_EQ(job["spec"]["input"], fs::canonical(media("480p.mp4")).string());
+  EXPECT_EQ(job["spec"]["output"], (fs::canonical(tmp_.path()) / "named out").string());
+  // One live job per output: a second submit for it is 409 and names the first.
+  auto busy = post({{"input", in}, {"output", "work:named out"}});
+  ASSERT_TRUE(busy);
+  EXPECT_EQ(busy->status, 409) << busy->body;
+  EXPECT_NE(busy->body.find("job " + std::to_string(job["id"].get<int64_t>())), std::string::npos) << busy->body;
+  // Once that job is cancelled the output is free again.
+  auto cancel = client().Post(("/v1/jobs/" + std::to_string(job["id"].get<int64_t>()) + "/cancel").c_str(), auth(), "", "application/json");
+  ASSERT_TRUE(cancel);
+  ASSERT_TRUE(eventually([&] { return job_state_is(job["id"], "cancelled"); }, 10s));
+  auto again = post({{"input", in}, {"output", "work:named out"}});
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->status, 201) << again->body;
+}
+
+// A row written straight into the database is held to the node's own locations: the node fails
+// it as path_not_allowed (not retried) before it opens a file, and writes nothing.
+TEST_F(Cluster, NodeRefusesAJobRowOutsideItsLocations) {
+  start_coordinator();
+  TempDir outside;
+  fs::copy_file(media("480p.mp4"), outside / "secret.mp4");
+  int64_t id = 0;
+  {
+    pqxx::connection c(url_);
+    pqxx::work tx(c);
+    nlohmann::json spec = {{"input", (outside / "secret.mp4").string()}, {"output", (tmp_ / "stolen").string()},
+                           {"ladder", "240p"}, {"backend", "auto"}, {"device", ""}};
+    id = tx.exec_params1("INSERT INTO kiln_jobs (spec) VALUES ($1::jsonb) RETURNING id", spec.dump())[0].as<int64_t>();
+    tx.commit();
+  }
+  start_node("n1");
+  ASSERT_TRUE(eventually([&] { return job_state_is(id, "discarded"); }, 60s)) << job(id).dump();
+  auto j = job(id);
+  EXPECT_EQ(j["attempt"], 1);
+  ASSERT_FALSE(j["errors"].empty());
+  const auto& error = j["errors"].back()["error"];
+  EXPECT_EQ(error["code"], "path_not_allowed") << j.dump();
+  EXPECT_NE(error.value("message", "").find("outside every storage location"), std::string::npos) << j.dump();
+  EXPECT_FALSE(fs::exists(tmp_ / "stolen"));
 }
 
 }  // namespace

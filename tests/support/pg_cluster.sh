@@ -2,6 +2,8 @@
 # A throwaway PostgreSQL cluster for the tests, on loopback with a free port.
 #   pg_cluster.sh start DIR   initdb + start; writes the connection URL to DIR/url
 #   pg_cluster.sh stop DIR    stops it and removes DIR
+#   pg_cluster.sh down DIR    stops the server, keeps the cluster (an outage, for the tests)
+#   pg_cluster.sh up DIR      starts it again after `down`, on the same port
 # PostgreSQL refuses to run as root: as root, the cluster runs as the postgres user.
 set -euo pipefail
 cmd=${1:?start|stop}
@@ -28,8 +30,16 @@ case $cmd in
     [[ -d "$dir/data" ]] && as_owner "$pgbin/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null || true
     rm -rf "$dir"
     ;;
+  down)
+    as_owner "$pgbin/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null
+    ;;
+  up)
+    port=$(sed -E 's|.*:([0-9]+)/.*|\1|' "$dir/url")
+    as_owner "$pgbin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
+      -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c max_connections=200" start >/dev/null
+    ;;
   restart)
     as_owner "$pgbin/pg_ctl" -D "$dir/data" -m fast -w restart >/dev/null
     ;;
-  *) echo "usage: pg_cluster.sh start|stop|restart DIR" >&2; exit 2 ;;
+  *) echo "usage: pg_cluster.sh start|stop|down|up|restart DIR" >&2; exit 2 ;;
 esac

@@ -1,10 +1,14 @@
 #include "support/run.hpp"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <grp.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
@@ -92,6 +96,67 @@ TempDir::TempDir() {
 TempDir::~TempDir() {
   std::error_code ec;
   fs::remove_all(path_, ec);
+}
+
+std::string test_locations(const std::filesystem::path& work_dir) {
+  std::string out;
+  auto add = [&](const std::string& name, const std::filesystem::path& dir) {
+    out += "[[location]]\nname = \"" + name + "\"\nurl = \"file://" + dir.string() + "\"\n";
+  };
+  add("media", media("x").parent_path());
+  add("work", work_dir);
+  add("queued-in", "/media");
+  add("queued-out", "/out");
+  return out;
+}
+
+}  // namespace kiln::test
+
+namespace kiln::test {
+
+TestDeadline::TestDeadline(std::chrono::seconds limit, std::function<void()> on_expiry) {
+  thread_ = std::thread([this, limit, on_expiry = std::move(on_expiry)] {
+    std::unique_lock lock(mu_);
+    if (cv_.wait_for(lock, limit, [this] { return disarmed_; })) return;
+    std::fprintf(stderr, "\n[  FAILED  ] the test ran past its own deadline of %llds; what it had:\n",
+                 static_cast<long long>(limit.count()));
+    if (on_expiry) on_expiry();
+    std::fflush(stderr);
+    std::_Exit(1);
+  });
+}
+
+TestDeadline::~TestDeadline() {
+  {
+    std::lock_guard lock(mu_);
+    disarmed_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+}
+
+int free_port() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) throw std::runtime_error("socket failed");
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  bool ok = bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+            getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0;
+  close(fd);
+  if (!ok) throw std::runtime_error("no free loopback port");
+  return ntohs(a.sin_port);
+}
+
+void print_service_logs(const std::filesystem::path& dir, size_t bytes) {
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+    if (!std::filesystem::exists(e.path() / "stderr")) continue;
+    std::string log = read_file(e.path() / "stderr");
+    std::fprintf(stderr, "---- %s stderr (last %zu bytes) ----\n%s\n", e.path().filename().c_str(), bytes,
+                 log.substr(log.size() > bytes ? log.size() - bytes : 0).c_str());
+  }
 }
 
 }  // namespace kiln::test

@@ -1,8 +1,13 @@
 #pragma once
 // Runs the kiln binary as a user would, and makes throwaway directories.
 
+#include <chrono>
+#include <condition_variable>
 #include <filesystem>
+#include <functional>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace kiln::test {
@@ -16,6 +21,11 @@ struct RunResult {
 /// Path of the built kiln binary and of the generated media (set by CMake).
 std::string kiln_binary();
 std::filesystem::path media(const std::string& name);
+
+/// `[[location]]` tables for a test's coordinator.toml and node.toml: the generated media
+/// (`media`), the test's own directory (`work`), and `/media`, `/out` for jobs that are only
+/// queued, never run. Every job path in a service test lies in one of them.
+std::string test_locations(const std::filesystem::path& work_dir);
 
 /// Runs kiln with `args` to completion, capturing stdout and stderr.
 RunResult run_kiln(const std::vector<std::string>& args);
@@ -41,5 +51,29 @@ class TempDir {
 };
 
 std::string read_file(const std::filesystem::path& p);
+
+/// A test's own deadline, shorter than CTest's TIMEOUT: past it, `on_expiry` prints what the
+/// test has (the services' logs) and the test binary exits with a failure. Without it a hang
+/// is killed by CTest with nothing printed but "[ RUN ]". Disarmed by destruction.
+class TestDeadline {
+ public:
+  TestDeadline(std::chrono::seconds limit, std::function<void()> on_expiry);
+  ~TestDeadline();
+  TestDeadline(const TestDeadline&) = delete;
+  TestDeadline& operator=(const TestDeadline&) = delete;
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool disarmed_ = false;
+  std::thread thread_;
+};
+
+/// A loopback TCP port free right now, for a service's listen address: bound to port 0 and
+/// closed again (a listener kept open would share the port with the service under test).
+int free_port();
+
+/// Prints the last `bytes` of every `*/stderr` file under `dir` (the logs spawn_kiln writes).
+void print_service_logs(const std::filesystem::path& dir, size_t bytes = 6144);
 
 }  // namespace kiln::test

@@ -1,0 +1,182 @@
+#include "node/worker_protocol.hpp"
+
+#include <gtest/gtest.h>
+
+namespace kiln::node::worker {
+namespace {
+
+std::string strip(std::string line) {
+  EXPECT_EQ(line.back(), '\n');
+  line.pop_back();
+  EXPECT_EQ(line.find('\n'), std::string::npos) << "one report, one line";
+  return line;
+}
+
+TEST(WorkerProtocol, JobRoundTripsWithoutTheDatabaseUrl) {
+  JobMessage job;
+  job.id = 42;
+  job.attempt = 3;
+  job.spec = {{"input", "/media/a.mp4"}, {"output", "/out/a"}, {"ladder", "480p"}};
+  Device d;
+  d.backend = "vaapi";
+  d.id = "/dev/dri/renderD128";
+  d.pci_address = "0000:00:02.0";
+  d.encode_codecs = {"h264", "hevc"};
+  d.session_limit = 4;
+  d.numa_node = 1;
+  d.cpu_emulated = true;
+  job.devices = {d};
+  job.config.database_url = "postgresql://secret@db/kiln";
+  job.config.strikes = 5;
+  DeviceRule rule;
+  rule.match_backend = "vaapi";
+  rule.max_sessions = 2;
+  rule.numa = NumaPolicy::kCpus;
+  rule.cpus = "0-3";
+  job.config.devices = {rule};
+  job.quarantined = {"nvenc:0000:65:00.0"};
+
+  auto text = encode_job(job).dump();
+  EXPECT_EQ(text.find("secret"), std::string::npos) << "a worker never gets database credentials";
+  auto back = decode_job(nlohmann::json::parse(text));
+  ASSERT_TRUE(back.is_ok()) << back.status().message();
+  EXPECT_EQ(back->id, 42);
+  EXPECT_EQ(back->attempt, 3);
+  EXPECT_EQ(back->spec["ladder"], "480p");
+  ASSERT_EQ(back->devices.size(), 1u);
+  EXPECT_EQ(back->devices[0].id, "/dev/dri/renderD128");
+  EXPECT_EQ(back->devices[0].encode_codecs, d.encode_codecs);
+  EXPECT_EQ(back->devices[0].session_limit, 4);
+  EXPECT_EQ(back->devices[0].numa_node, 1);
+  EXPECT_TRUE(back->devices[0].cpu_emulated);
+  EXPECT_EQ(back->config.strikes, 5);
+  ASSERT_EQ(back->config.devices.size(), 1u);
+  EXPECT_EQ(back->config.devices[0].max_sessions, 2);
+  EXPECT_EQ(back->config.devices[0].numa, NumaPolicy::kCpus);
+  EXPECT_EQ(back->config.devices[0].cpus, "0-3");
+  EXPECT_EQ(back->quarantined, job.quarantined);
+}
+
+TEST(WorkerProtocol, MalformedJobsAreRefusedWithTheReason) {
+  EXPECT_FALSE(decode_job(nlohmann::json::object()).is_ok());
+  JobMessage valid;
+  valid.spec = nlohmann::json::object();
+  ASSERT_TRUE(decode_job(encode_job(valid)).is_ok());
+  auto j = encode_job(valid);
+  j.erase("devices");
+  auto r = decode_job(j);
+  ASSERT_FALSE(r.is_ok());
+  EXPECT_NE(r.status().message().find("devices"), std::string::npos) << r.status().message();
+  j = encode_job(valid);
+  j["spec"] = "not an object";
+  EXPECT_FALSE(decode_job(j).is_ok());
+}
+
+TEST(WorkerProtocol, EveryReportRoundTrips) {
+  Progress p;
+  p.phase = "transcoding";
+  p.percent = 42.5;
+  p.fps = 120;
+  p.speed = 4;
+  p.frames = 600;
+  p.eta_seconds = 7;
+  auto prog = decode_report(strip(progress_line(p)));
+  ASSERT_TRUE(prog.is_ok());
+  EXPECT_EQ(prog->kind, Report::Kind::kProgress);
+  EXPECT_EQ(prog->progress.phase, "transcoding");
+  EXPECT_DOUBLE_EQ(prog->progress.percent, 42.5);
+  EXPECT_EQ(prog->progress.frames, 600);
+  EXPECT_DOUBLE_EQ(prog->progress.eta_seconds, 7);
+
+  auto in = decode_report(strip(input_line({{"uri", "/a.mp4"}}, 12.5)));
+  ASSERT_TRUE(in.is_ok());
+  EXPECT_EQ(in->kind, Report::Kind::kInput);
+  EXPECT_EQ(in->input_details["uri"], "/a.mp4");
+  EXPECT_DOUBLE_EQ(in->input_duration_seconds, 12.5);
+
+  Device d;
+  d.backend = "vaapi";
+  d.id = "/dev/dri/renderD129";
+  auto dev = decode_report(strip(device_line(d, 2, true)));
+  ASSERT_TRUE(dev.is_ok());
+  EXPECT_EQ(dev->kind, Report::Kind::kDevice);
+  EXPECT_EQ(dev->device_backend, "vaapi");
+  EXPECT_EQ(dev->device_id, "/dev/dri/renderD129");
+  EXPECT_EQ(dev->sessions, 2);
+  EXPECT_TRUE(dev->running);
+
+  auto strike = decode_report(strip(strike_line("vaapi:/dev/dri/renderD129", "device lost")));
+  ASSERT_TRUE(strike.is_ok());
+  EXPECT_EQ(strike->kind, Report::Kind::kStrike);
+  EXPECT_EQ(strike->strike_key, "vaapi:/dev/dri/renderD129");
+  EXPECT_EQ(strike->reason, "device lost");
+
+  auto ask = decode_report(strip(publish_request_line()));
+  ASSERT_TRUE(ask.is_ok());
+  EXPECT_EQ(ask->kind, Report::Kind::kPublishRequest);
+
+  auto res = decode_report(strip(result_line({{"detail", {{"status", "COMPLETE"}}}}, "software", {"vaapi failed"})));
+  ASSERT_TRUE(res.is_ok());
+  EXPECT_EQ(res->kind, Report::Kind::kResult);
+  EXPECT_EQ(res->output["detail"]["status"], "COMPLETE");
+  EXPECT_EQ(res->backend, "software");
+  EXPECT_EQ(res->fallbacks, std::vector<std::string>{"vaapi failed"});
+
+  auto err = decode_report(strip(error_line(Status(Code::kInputTruncated, "cut short"))));
+  ASSERT_TRUE(err.is_ok());
+  EXPECT_EQ(err->kind, Report::Kind::kError);
+  EXPECT_EQ(err->status.code(), Code::kInputTruncated);
+  EXPECT_EQ(err->status.message(), "cut short");
+
+  EXPECT_EQ(decode_publish_answer(strip(publish_answer_line(true))).value(), true);
+  EXPECT_EQ(decode_publish_answer(strip(publish_answer_line(false))).value(), false);
+}
+
+TEST(WorkerProtocol, GarbageIsAnErrorNotACrash) {
+  for (const char* bad : {"", "nonsense", "[1,2]", R"({"type":"progress"})", R"({"type":"launch"})",
+                          R"({"type":"device","backend":"x","id":"y","sessions":"two","running":true})"})
+    EXPECT_FALSE(decode_report(bad).is_ok()) << bad;
+  EXPECT_FALSE(decode_publish_answer(R"({"type":"publish","ok":"yes"})").is_ok());
+  EXPECT_FALSE(decode_publish_answer("").is_ok());
+  // An error report that claims success is still a failure.
+  auto ok_error = decode_report(R"({"type":"error","code":"ok","message":"fine"})");
+  ASSERT_TRUE(ok_error.is_ok());
+  EXPECT_EQ(ok_error->status.code(), Code::kInternal);
+}
+
+TEST(WorkerProtocol, CodeNamesMapBack) {
+  for (Code c : {Code::kUsage, Code::kInputLimits, Code::kDeviceLost, Code::kCancelled, Code::kInternal})
+    EXPECT_EQ(code_from_name(code_name(c)), c);
+  EXPECT_EQ(code_from_name("no_such_code"), Code::kInternal);
+}
+
+TEST(WorkerProtocol, LinesSplitAcrossReadsAndLongLinesAreRefused) {
+  LineSplitter s;
+  auto a = s.feed("{\"a\":1}\n{\"b\"");
+  ASSERT_TRUE(a.is_ok());
+  EXPECT_EQ(*a, std::vector<std::string>{"{\"a\":1}"});
+  EXPECT_EQ(s.pending(), "{\"b\"");
+  auto b = s.feed(":2}\n\n");
+  ASSERT_TRUE(b.is_ok());
+  EXPECT_EQ(*b, (std::vector<std::string>{"{\"b\":2}", ""}));
+  EXPECT_TRUE(s.pending().empty());
+  LineSplitter big;
+  EXPECT_FALSE(big.feed(std::string(kMaxLineBytes + 1, 'x')).is_ok());
+}
+
+TEST(WorkerProtocol, LadderFromSpec) {
+  auto plain = ladder_from_spec(nlohmann::json::object());
+  ASSERT_TRUE(plain.is_ok());
+  EXPECT_FALSE(plain->renditions.empty());
+  auto one = ladder_from_spec({{"ladder", "480p"}, {"segmentSeconds", 1.0}});
+  ASSERT_TRUE(one.is_ok());
+  ASSERT_EQ(one->renditions.size(), 1u);
+  EXPECT_EQ(one->renditions[0].name, "480p");
+  EXPECT_DOUBLE_EQ(one->segment_seconds, 1.0);
+  EXPECT_LE(one->gop_seconds, 1.0);
+  EXPECT_FALSE(ladder_from_spec({{"ladder", "banana"}}).is_ok());
+  EXPECT_FALSE(ladder_from_spec({{"segmentSeconds", "four"}}).is_ok());
+}
+
+}  // namespace
+}  // namespace kiln::node::worker

@@ -1,0 +1,292 @@
+// One worker process per job, through the real processes: a coordinator and a node on a
+// throwaway PostgreSQL database. Workers crash (KILN_FAULT), are killed from outside, are
+// cancelled, run out of memory or hang; the node outlives every one of them and its other jobs
+// complete. Every wait has a deadline; none is a bare sleep.
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <memory>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <random>
+#include <sstream>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+#include <pqxx/pqxx>
+
+#include "support/ladder_check.hpp"
+#include "support/run.hpp"
+
+namespace kiln::test {
+namespace {
+
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+std::string cluster_url() {
+  std::ifstream in(KILN_PG_DIR "/url");
+  std::string url;
+  std::getline(in, url);
+  return url;
+}
+
+bool eventually(const std::function<bool()>& cond, std::chrono::seconds limit) {
+  auto until = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < until) {
+    if (cond()) return true;
+    std::this_thread::sleep_for(100ms);
+  }
+  return cond();
+}
+
+/// The `kiln worker` processes whose parent is `node`.
+std::vector<int> workers_of(int node) {
+  std::vector<int> pids;
+  for (const auto& e : fs::directory_iterator("/proc")) {
+    const std::string name = e.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream stat(e.path() / "stat");
+    std::string line;
+    if (!std::getline(stat, line)) continue;
+    auto close = line.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream rest(line.substr(close + 2));
+    char state;
+    int ppid = 0;
+    rest >> state >> ppid;
+    if (ppid != node || state == 'Z') continue;
+    std::ifstream cmd(e.path() / "cmdline");
+    std::string argv((std::istreambuf_iterator<char>(cmd)), {});
+    if (argv.find(std::string("worker\0", 7)) != std::string::npos) pids.push_back(std::stoi(name));
+  }
+  return pids;
+}
+
+bool alive(int pid) {
+  int st;
+  return waitpid(pid, &st, WNOHANG) == 0;  // our child, not yet exited
+}
+
+/// Sets an environment variable for the processes started while it lives.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const std::string& value) : name_(name) { setenv(name, value.c_str(), 1); }
+  ~ScopedEnv() { unsetenv(name_); }
+
+ private:
+  const char* name_;
+};
+
+class Workers : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::random_device rd;
+    db_name_ = "kiln_wrk_" + std::to_string(rd()) + std::to_string(rd());
+    admin("CREATE DATABASE " + db_name_);
+    url_ = cluster_url();
+    url_ = url_.substr(0, url_.rfind('/') + 1) + db_name_;
+    deadline_ = std::make_unique<TestDeadline>(std::chrono::seconds(270), [this] { print_service_logs(tmp_.path()); });
+    start_coordinator();
+  }
+  void TearDown() override {
+    for (int pid : pids_) {
+      kill(pid, SIGKILL);
+      wait_exit(pid);
+    }
+    if (HasFailure())
+      print_service_logs(tmp_.path());
+    try {
+      admin("DROP DATABASE IF EXISTS " + db_name_ + " WITH (FORCE)");
+    } catch (...) {
+    }
+  }
+  static void admin(const std::string& q) {
+    pqxx::connection c(cluster_url());
+    pqxx::nontransaction tx(c);
+    tx.exec(q);
+  }
+
+  void start_coordinator() {
+    fs::path cfg = tmp_ / "coordinator.toml";
+    std::ofstream(cfg) << test_locations(tmp_.path()) << "[database]\nurl = \"" << url_ << "\"\n[api]\nlisten = \"127.0.0.1:0\"\nrate_per_second = 0\n"
+                       << "[chores]\nreap_interval_seconds = 0.5\nnode_timeout_seconds = 3\n"
+                       << "retry_base_seconds = 1\ndelivery_interval_seconds = 0.2\n";
+    fs::path logs = tmp_ / "coordinator";
+    fs::create_directories(logs);
+    pids_.push_back(spawn_kiln({"coordinator", "--config", cfg.string()}, logs));
+    ASSERT_TRUE(eventually([&] { return read_file(logs / "stdout").find("listening on") != std::string::npos; }, 20s))
+        << read_file(logs / "stderr");
+    std::string out = read_file(logs / "stdout");
+    port_ = std::stoi(out.substr(out.rfind(':') + 1));
+    RunResult t = run_kiln({"token", "create", "--scope", "admin", "--database", url_});
+    ASSERT_EQ(t.exit_code, 0) << t.err;
+    token_ = t.out.substr(0, t.out.find('\n'));
+  }
+
+  /// A node with `extra` lines in its [node] table; returns its pid once ready.
+  int start_node(const std::string& name, int max_jobs, const std::string& extra = "") {
+    fs::path cfg = tmp_ / (name + ".toml");
+    std::ofstream(cfg) << test_locations(tmp_.path()) << "[database]\nurl = \"" << url_ << "\"\n[node]\nname = \"" << name << "\"\nmax_jobs = "
+                       << max_jobs << "\nlease_seconds = 3\nheartbeat_seconds = 0.5\nretry_base_seconds = 1\n"
+                       << "drain_seconds = 30\n" << extra;
+    fs::path logs = tmp_ / name;
+    fs::create_directories(logs);
+    int pid = spawn_kiln({"node", "--config", cfg.string()}, logs);
+    pids_.push_back(pid);
+    EXPECT_TRUE(eventually([&] { return read_file(logs / "stdout").find("ready") != std::string::npos; }, 20s))
+        << read_file(logs / "stderr");
+    return pid;
+  }
+
+  httplib::Client client() {
+    httplib::Client c("127.0.0.1", port_);
+    c.set_read_timeout(30);
+    return c;
+  }
+  httplib::Headers auth() const { return {{"Authorization", "Bearer " + token_}}; }
+  int64_t submit(const fs::path& input, const fs::path& out, nlohmann::json extra = nlohmann::json::object()) {
+    extra["input"] = input.string();
+    extra["output"] = out.string();
+    auto r = client().Post("/v1/jobs", auth(), extra.dump(), "application/json");
+    EXPECT_TRUE(r && (r->status == 201 || r->status == 200)) << (r ? r->body : "no answer");
+    return r ? nlohmann::json::parse(r->body)["id"].get<int64_t>() : 0;
+  }
+  nlohmann::json job(int64_t id) {
+    auto r = client().Get(("/v1/jobs/" + std::to_string(id)).c_str(), auth());
+    return r && r->status == 200 ? nlohmann::json::parse(r->body) : nlohmann::json();
+  }
+  bool state_is(int64_t id, const std::string& state) {
+    auto j = job(id);
+    return !j.is_null() && j["state"] == state;
+  }
+  std::string first_error(int64_t id) {
+    auto j = job(id);
+    if (j.is_null() || !j["errors"].is_array() || j["errors"].empty()) return "";
+    return j["errors"][0]["error"].value("message", "");
+  }
+  /// The node's /metrics text.
+  std::string metrics(int port) {
+    httplib::Client c("127.0.0.1", port);
+    auto r = c.Get("/metrics");
+    return r ? r->body : "";
+  }
+
+  TempDir tmp_;
+  std::unique_ptr<TestDeadline> deadline_;  // under CTest's TIMEOUT of 300 s
+  std::string db_name_, url_, token_;
+  int port_ = 0;
+  std::vector<int> pids_;
+};
+
+TEST_F(Workers, ACrashingWorkerFailsItsAttemptWhileAnotherJobOnTheNodeCompletes) {
+  // Only inputs whose path contains "crashme" crash: the other job runs the same binary, unharmed.
+  auto crashme = tmp_ / "crashme.mp4";
+  fs::copy_file(media("long.mp4"), crashme);
+  int metrics_port = free_port();
+  int node;
+  {
+    ScopedEnv fault("KILN_FAULT", "worker:crash=5@crashme");
+    node = start_node("n1", 2, "metrics_listen = \"127.0.0.1:" + std::to_string(metrics_port) + "\"\n");
+  }
+  int64_t bad = submit(crashme, tmp_ / "bad-out", {{"maxAttempts", 2}});
+  int64_t good = submit(media("480p.mp4"), tmp_ / "good-out");
+  ASSERT_TRUE(eventually([&] { return state_is(good, "completed"); }, 120s)) << job(good).dump(2);
+  ASSERT_TRUE(eventually([&] { return state_is(bad, "discarded"); }, 120s)) << job(bad).dump(2);
+  auto j = job(bad);
+  EXPECT_EQ(j["attempt"], 2) << "a crash is retryable: the job got its second attempt";
+  ASSERT_EQ(j["errors"].size(), 2u) << j.dump(2);
+  for (const auto& e : j["errors"]) {
+    EXPECT_EQ(e["error"]["code"], "internal");
+    EXPECT_NE(e["error"]["message"].get<std::string>().find("worker killed by SIGSEGV"), std::string::npos)
+        << e.dump();
+  }
+  EXPECT_FALSE(fs::exists(tmp_ / "bad-out"));
+  for (const auto& e : fs::directory_iterator(tmp_.path()))
+    EXPECT_EQ(e.path().filename().string().find(".bad-out.kiln-staging"), std::string::npos)
+        << "a crashed worker's staging directory is removed: " << e.path();
+  check_ladder(tmp_ / "good-out", {{{"480p", 854, 480}}, true, 3.0, 1 / 30.0});
+  EXPECT_TRUE(alive(node)) << "a worker's crash never takes the node down";
+  EXPECT_NE(metrics(metrics_port).find("kiln_worker_failures_total{reason=\"signal\"} 2"), std::string::npos)
+      << metrics(metrics_port);
+  EXPECT_NE(read_file(tmp_ / "n1" / "stderr").find("worker killed by SIGSEGV"), std::string::npos);
+}
+
+TEST_F(Workers, AWorkerKilledFromOutsideFailsItsAttemptAndTheJobIsRetried) {
+  int node = start_node("n1", 2);
+  int64_t victim = submit(media("long.mp4"), tmp_ / "victim");
+  int64_t other = submit(media("480p.mp4"), tmp_ / "other");
+  // The short job completes in its own worker; the long one's worker is then the only one left.
+  ASSERT_TRUE(eventually([&] { return state_is(other, "completed"); }, 120s)) << job(other).dump(2);
+  std::vector<int> pids;
+  ASSERT_TRUE(eventually([&] {
+    pids = workers_of(node);
+    return state_is(victim, "running") && pids.size() == 1;
+  }, 60s)) << job(victim).dump(2);
+  int killed = pids[0];
+  ASSERT_EQ(kill(killed, SIGKILL), 0);
+  ASSERT_TRUE(eventually([&] { return state_is(victim, "completed"); }, 180s)) << job(victim).dump(2);
+  auto j = job(victim);
+  EXPECT_EQ(j["attempt"], 2);
+  EXPECT_NE(first_error(victim).find("worker killed by SIGKILL"), std::string::npos) << j.dump(2);
+  check_ladder(tmp_ / "victim", {{{"720p", 1280, 720}, {"480p", 854, 480}}, true, 20.0, 1 / 30.0});
+  EXPECT_TRUE(alive(node));
+}
+
+TEST_F(Workers, CancelKillsTheWorkerAndPublishesNothing) {
+  int node = start_node("n1", 1);
+  auto out = tmp_ / "cancelled";
+  int64_t id = submit(media("long.mp4"), out);
+  std::vector<int> pids;
+  ASSERT_TRUE(eventually([&] {
+    pids = workers_of(node);
+    return state_is(id, "running") && !pids.empty();
+  }, 60s));
+  auto r = client().Post(("/v1/jobs/" + std::to_string(id) + "/cancel").c_str(), auth(), "", "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 202);
+  ASSERT_TRUE(eventually([&] { return state_is(id, "cancelled"); }, 15s)) << job(id).dump(2);
+  EXPECT_TRUE(eventually([&] { return workers_of(node).empty(); }, 15s)) << "the worker is gone";
+  EXPECT_TRUE(eventually([&] { return !fs::exists("/proc/" + std::to_string(pids[0])); }, 15s))
+      << "worker " << pids[0] << " was reaped";
+  EXPECT_FALSE(fs::exists(out));
+  EXPECT_TRUE(alive(node));
+}
+
+TEST_F(Workers, AWorkerOverItsMemoryLimitEndsAsAClearFailure) {
+  int node;
+  {
+    ScopedEnv fault("KILN_FAULT", "worker:oom=5");
+    node = start_node("n1", 1, "worker_memory_mb = 1024\n");
+  }
+  int64_t id = submit(media("long.mp4"), tmp_ / "oom", {{"maxAttempts", 1}});
+  ASSERT_TRUE(eventually([&] { return state_is(id, "discarded"); }, 120s)) << job(id).dump(2);
+  std::string why = first_error(id);
+  EXPECT_NE(why.find("memory limit of 1024 MiB (worker_memory_mb)"), std::string::npos) << job(id).dump(2);
+  EXPECT_FALSE(fs::exists(tmp_ / "oom"));
+  EXPECT_TRUE(alive(node));
+}
+
+TEST_F(Workers, AHangingWorkerIsKilledAtTheWallClockLimit) {
+  int node;
+  {
+    ScopedEnv fault("KILN_FAULT", "worker:hang=5");
+    node = start_node("n1", 1, "worker_wall_factor = 0\nworker_wall_min_seconds = 3\n");
+  }
+  int64_t id = submit(media("long.mp4"), tmp_ / "hang", {{"maxAttempts", 1}});
+  ASSERT_TRUE(eventually([&] { return state_is(id, "discarded"); }, 60s)) << job(id).dump(2);
+  EXPECT_NE(first_error(id).find("worker exceeded the wall-clock limit of 3 s"), std::string::npos) << job(id).dump(2);
+  EXPECT_TRUE(workers_of(node).empty());
+  EXPECT_TRUE(alive(node));
+}
+
+}  // namespace
+}  // namespace kiln::test
