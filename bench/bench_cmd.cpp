@@ -108,18 +108,24 @@ Result<Run> run_processes(const std::vector<std::vector<std::string>>& cmds, con
   return r;
 }
 
-std::vector<std::string> x264_opts(const Rendition& r, int index, const Ladder& l) {
+/// Frames per GOP at the source's real rate, rounded as kiln's encoder rounds it.
+int gop_frames(const Ladder& l, double fps) {
+  return std::max(1, static_cast<int>(std::lround(l.gop_seconds * (fps > 0 ? fps : 30.0))));
+}
+
+std::vector<std::string> x264_opts(const Rendition& r, int index, const Ladder& l, double fps) {
   auto k = [](int64_t b) { return std::to_string(b / 1000) + "k"; };
   std::string i = std::to_string(index);
+  std::string gop = std::to_string(gop_frames(l, fps));
   return {"-b:v:" + i, k(r.video_bitrate), "-maxrate:v:" + i, k(r.maxrate), "-bufsize:v:" + i, k(r.bufsize),
           "-profile:v:" + i, r.profile, "-preset:v:" + i, r.x264_preset,
-          "-g:v:" + i, std::to_string(static_cast<int>(l.gop_seconds * 30))};
+          "-g:v:" + i, gop, "-keyint_min:v:" + i, gop};
 }
 
 /// The ffmpeg CLI doing Kiln's ladder in one process: split, scales, libx264 with Kiln's x264
 /// settings, AAC, and the dash muxer writing CMAF for HLS and DASH.
 std::vector<std::string> ffmpeg_ladder(const std::string& src, const std::vector<PlannedRendition>& plan,
-                                       const Ladder& l, const fs::path& out) {
+                                       const Ladder& l, double fps, const fs::path& out) {
   std::string graph = fmt::format("[0:v]split={}", plan.size());
   for (size_t i = 0; i < plan.size(); ++i) graph += fmt::format("[s{}]", i);
   for (size_t i = 0; i < plan.size(); ++i)
@@ -130,7 +136,7 @@ std::vector<std::string> ffmpeg_ladder(const std::string& src, const std::vector
   c.insert(c.end(), {"-map", "0:a?", "-c:v", "libx264", "-x264-params", "scenecut=0:open-gop=0", "-forced-idr", "1",
                      "-force_key_frames", fmt::format("expr:gte(t,n_forced*{})", l.gop_seconds)});
   for (size_t i = 0; i < plan.size(); ++i) {
-    auto o = x264_opts(plan[i].spec, static_cast<int>(i), l);
+    auto o = x264_opts(plan[i].spec, static_cast<int>(i), l, fps);
     c.insert(c.end(), o.begin(), o.end());
   }
   std::string sets;
@@ -142,35 +148,38 @@ std::vector<std::string> ffmpeg_ladder(const std::string& src, const std::vector
   return c;
 }
 
-/// Naive: one ffmpeg per rendition, each decoding the source again.
+/// Naive: one ffmpeg per rendition, each decoding the source again. Each writes its own init
+/// segment and media segments (r<i>-init.mp4, r<i>-NNNNN.m4s): they share one folder.
 std::vector<std::vector<std::string>> naive_ladder(const std::string& src, const std::vector<PlannedRendition>& plan,
-                                                   const Ladder& l, const fs::path& out) {
+                                                   const Ladder& l, double fps, const fs::path& out) {
   std::vector<std::vector<std::string>> cmds;
   for (size_t i = 0; i < plan.size(); ++i) {
     std::vector<std::string> c = {"ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-i", src,
                                   "-vf", fmt::format("scale={}:{}:flags=bicubic,format=yuv420p,setsar=1", plan[i].width, plan[i].height),
                                   "-c:v", "libx264", "-x264-params", "scenecut=0:open-gop=0", "-forced-idr", "1",
                                   "-force_key_frames", fmt::format("expr:gte(t,n_forced*{})", l.gop_seconds)};
-    auto o = x264_opts(plan[i].spec, 0, l);
+    auto o = x264_opts(plan[i].spec, 0, l, fps);
     c.insert(c.end(), o.begin(), o.end());
     c.insert(c.end(), {"-c:a", "aac", "-b:a", std::to_string(l.audio.bitrate / 1000) + "k", "-ac", "2",
                        "-f", "hls", "-hls_segment_type", "fmp4", "-hls_time", fmt::format("{}", l.segment_seconds),
+                       "-hls_fmp4_init_filename", fmt::format("r{}-init.mp4", i),
+                       "-hls_segment_filename", (out / fmt::format("r{}-%05d.m4s", i)).string(),
                        "-hls_playlist_type", "vod", (out / fmt::format("r{}.m3u8", i)).string()});
     cmds.push_back(c);
   }
   return cmds;
 }
 
-/// GStreamer: decodebin once, tee, videoscale + x264enc per rendition into fragmented MP4
-/// (video only: the audio encode is a small, equal share for every tool).
+/// GStreamer: decodebin once, tee, videoscale + x264enc per rendition into fragmented MP4.
+/// It does less work than kiln (video only, no HLS/DASH manifests); the table says so.
 std::vector<std::string> gstreamer_ladder(const std::string& src, const std::vector<PlannedRendition>& plan,
-                                          const Ladder& l, const fs::path& out) {
+                                          const Ladder& l, double fps, const fs::path& out) {
   std::string p = fmt::format("filesrc location={} ! decodebin ! videoconvert ! tee name=t", shell_quote(src));
   for (size_t i = 0; i < plan.size(); ++i)
     p += fmt::format(" t. ! queue ! videoscale ! video/x-raw,width={},height={} ! x264enc bitrate={} speed-preset={} "
                      "key-int-max={} ! mp4mux fragment-duration={} ! filesink location={}",
                      plan[i].width, plan[i].height, plan[i].spec.video_bitrate / 1000, plan[i].spec.x264_preset,
-                     static_cast<int>(l.gop_seconds * 30), static_cast<int>(l.segment_seconds * 1000),
+                     gop_frames(l, fps), static_cast<int>(l.segment_seconds * 1000),
                      shell_quote((out / fmt::format("r{}.mp4", i)).string()));
   return {"sh", "-c", "gst-launch-1.0 -q " + p};
 }
@@ -194,17 +203,28 @@ double probe_duration(const std::string& path, int64_t* frames, int* width, int*
   return std::stod(j["format"].value("duration", std::string("0")));
 }
 
-/// SSIM and PSNR of one rendition against a lanczos downscale of the source.
-std::pair<double, double> quality(const std::string& src, const fs::path& rendition_dir, int w, int h, const fs::path& scratch) {
-  fs::path joined = scratch / (rendition_dir.filename().string() + "-joined.mp4");
+/// An init segment followed by the media segments in `dir` whose names start with `prefix`
+/// and end with `ext`, in name order: one playable fragmented MP4 once concatenated.
+std::vector<fs::path> segment_files(const fs::path& dir, const fs::path& init, const std::string& prefix,
+                                    const std::string& ext) {
+  std::vector<fs::path> segs;
+  if (!fs::exists(init)) return {};
+  for (const auto& e : fs::directory_iterator(dir)) {
+    std::string name = e.path().filename().string();
+    if (e.path() != init && name.rfind(prefix, 0) == 0 && e.path().extension() == ext) segs.push_back(e.path());
+  }
+  std::sort(segs.begin(), segs.end());
+  segs.insert(segs.begin(), init);
+  return segs;
+}
+
+/// SSIM and PSNR of one rendition (its files, concatenated) against a lanczos downscale of the
+/// source. NaN when the files are missing or unreadable.
+std::pair<double, double> quality(const std::string& src, const std::vector<fs::path>& parts, int w, int h,
+                                  const fs::path& joined) {
+  if (parts.empty()) return {NAN, NAN};
   {
     std::ofstream out(joined, std::ios::binary);
-    std::vector<fs::path> parts = {rendition_dir / "init.mp4"};
-    std::vector<fs::path> segs;
-    for (const auto& e : fs::directory_iterator(rendition_dir))
-      if (e.path().extension() == ".m4s") segs.push_back(e.path());
-    std::sort(segs.begin(), segs.end());
-    parts.insert(parts.end(), segs.begin(), segs.end());
     for (const auto& p : parts) out << std::ifstream(p, std::ios::binary).rdbuf();
   }
   std::string cmd = fmt::format(
@@ -382,10 +402,20 @@ class Bench {
     fs::remove_all(dir);
     fs::create_directories(dir);
     std::vector<std::vector<std::string>> cmds;
-    if (peer == "ffmpeg") cmds = {ffmpeg_ladder(src_, plan_, ladder_, dir)};
-    else if (peer == "naive") cmds = naive_ladder(src_, plan_, ladder_, dir);
-    else if (peer == "gstreamer") cmds = {gstreamer_ladder(src_, plan_, ladder_, dir)};
+    if (peer == "ffmpeg") cmds = {ffmpeg_ladder(src_, plan_, ladder_, fps_, dir)};
+    else if (peer == "naive") cmds = naive_ladder(src_, plan_, ladder_, fps_, dir);
+    else if (peer == "gstreamer") cmds = {gstreamer_ladder(src_, plan_, ladder_, fps_, dir)};
     else return Status(Code::kUsage, fmt::format("unknown peer '{}' (ffmpeg, naive, gstreamer)", peer));
+    nlohmann::json lines = nlohmann::json::array();  // exactly what ran, to repeat or profile it by hand
+    for (const auto& c : cmds) {
+      std::string line;
+      for (const auto& a : c) {
+        if (!line.empty()) line += ' ';
+        line += shell_quote(a);
+      }
+      lines.push_back(line);
+    }
+    report_["peerCommands"][peer] = lines;
     auto r = run_processes(cmds, {});
     if (!r) return r;
     r->tool = peer;
@@ -394,57 +424,133 @@ class Bench {
     return r;
   }
 
+  /// The files of rendition `i` as `tool` wrote them in its last run.
+  std::vector<fs::path> rendition_files(const std::string& tool, size_t i) const {
+    const std::string& name = plan_[i].spec.name;
+    if (tool == "kiln") {
+      fs::path dir = out_ / "work" / "kiln-0" / name;
+      return fs::exists(dir) ? segment_files(dir, dir / "init.mp4", "", ".m4s") : std::vector<fs::path>{};
+    }
+    fs::path dir = out_ / "work" / tool;
+    if (!fs::exists(dir)) return {};
+    if (tool == "ffmpeg")  // the dash muxer's default names
+      return segment_files(dir, dir / fmt::format("init-stream{}.m4s", i), fmt::format("chunk-stream{}-", i), ".m4s");
+    if (tool == "naive") return segment_files(dir, dir / fmt::format("r{}-init.mp4", i), fmt::format("r{}-", i), ".m4s");
+    fs::path whole = dir / fmt::format("r{}.mp4", i);  // gstreamer: one fragmented MP4
+    return fs::exists(whole) ? std::vector<fs::path>{whole} : std::vector<fs::path>{};
+  }
+
+  /// Why `peer` cannot run here, or "" when it can.
+  static std::string peer_unavailable(const std::string& peer) {
+    if ((peer == "ffmpeg" || peer == "naive") && !on_path("ffmpeg")) return "the ffmpeg CLI is not installed (apt install ffmpeg)";
+    if (peer == "gstreamer") {
+      const char* fix = " (apt install gstreamer1.0-tools gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly gstreamer1.0-libav)";
+      if (!on_path("gst-launch-1.0") || !on_path("gst-inspect-1.0")) return std::string("gst-launch-1.0 is not installed") + fix;
+      for (const char* element : {"x264enc", "mp4mux", "decodebin", "videoscale"})
+        if (std::system(fmt::format("gst-inspect-1.0 {} >/dev/null 2>&1", element).c_str()) != 0)
+          return fmt::format("the GStreamer element {} is not installed{}", element, fix);
+    }
+    return "";
+  }
+
+  /// What a peer does compared with kiln, so a faster peer doing less is not read as a win.
+  static std::string peer_work(const std::string& peer) {
+    if (peer == "ffmpeg") return "same work: one decode, scales, x264, AAC, CMAF for HLS and DASH";
+    if (peer == "naive") return "more work: one process per rendition, each decodes the source and encodes AAC";
+    if (peer == "gstreamer") return "LESS work: video only (no audio encode), fragmented MP4 without HLS/DASH manifests";
+    return "";
+  }
+
   Status single() {
+    auto log = logger("bench");
     std::vector<std::string> active;
+    nlohmann::json peer_report = nlohmann::json::object();
     for (const auto& p : peers()) {
-      if (p == "gstreamer" && !on_path("gst-launch-1.0")) {
-        report_["skipped"].push_back({{"peer", "gstreamer"}, {"why", "gst-launch-1.0 is not installed (apt install "
-                                                                      "gstreamer1.0-tools gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly gstreamer1.0-libav)"}});
+      if (p != "ffmpeg" && p != "naive" && p != "gstreamer")
+        return Status(Code::kUsage, fmt::format("unknown peer '{}' (ffmpeg, naive, gstreamer)", p));
+      peer_report[p] = {{"work", peer_work(p)}, {"ran", false}};
+      std::string why = peer_unavailable(p);
+      if (!why.empty()) {
+        log->warn("peer {} requested but cannot run: {}", p, why);
+        peer_report[p]["why"] = why;
         continue;
       }
       active.push_back(p);
     }
     std::map<std::string, std::vector<Run>> by_tool;
+    std::map<std::string, std::vector<int>> rounds_of;  // which rounds each tool completed
     for (int round = 0; round < o_.runs; ++round) {
       // Alternate the order every round: kiln first, then last.
       std::vector<std::string> order = active;
       if (round % 2 == 0) order.insert(order.begin(), "kiln");
       else order.push_back("kiln");
       for (const auto& tool : order) {
+        if (tool != "kiln" && peer_report[tool].contains("why")) continue;  // failed in an earlier round
         auto r = tool == "kiln" ? run_kiln(1, 0, nullptr) : run_peer(tool);
-        if (!r) return r.status();
+        if (!r) {
+          if (tool == "kiln") return r.status();
+          // A peer that is installed but fails (a missing plugin, an option its version lacks)
+          // is reported, not fatal: kiln's figures still stand.
+          log->warn("peer {} failed: {}", tool, r.status().message());
+          peer_report[tool]["why"] = fmt::format("failed: {}", r.status().message());
+          by_tool.erase(tool);
+          step(tool);
+          continue;
+        }
         by_tool[tool].push_back(*r);
+        rounds_of[tool].push_back(round);
         runs_.push_back(*r);
         step(tool);
       }
     }
+    auto s = [](const bench::Summary& x) { return nlohmann::json{{"median", x.median}, {"min", x.min}, {"max", x.max}}; };
     nlohmann::json summary;
     for (const auto& [tool, rs] : by_tool) {
-      std::vector<double> wall, cpu, rss, fps;
+      std::vector<double> wall, cpu, cpu_s, busy, rss, fps;
       for (const auto& r : rs) {
         wall.push_back(r.wall);
         cpu.push_back(bench::cpu_per_frame(r));
+        cpu_s.push_back(r.cpu);
+        busy.push_back(r.wall > 0 ? r.cpu / r.wall : 0);
         rss.push_back(r.rss_mib);
         fps.push_back(bench::aggregate_fps(r));
       }
-      auto s = [](const bench::Summary& x) { return nlohmann::json{{"median", x.median}, {"min", x.min}, {"max", x.max}}; };
       summary[tool] = {{"wallSeconds", s(bench::summarize(wall))}, {"cpuSecondsPerFrame", s(bench::summarize(cpu))},
+                       {"cpuSeconds", s(bench::summarize(cpu_s))}, {"coresBusy", s(bench::summarize(busy))},
                        {"peakRssMiB", s(bench::summarize(rss))}, {"fps", s(bench::summarize(fps))},
                        {"speed", bench::summarize(wall).median > 0 ? seconds_ / bench::summarize(wall).median : 0}};
       if (tool == "kiln") summary[tool]["stageSeconds"] = rs.back().stages;
+      else {
+        peer_report[tool]["ran"] = true;
+        summary[tool]["work"] = peer_work(tool);
+      }
     }
-    nlohmann::json ratios;
+    nlohmann::json ratios, paired;
     double kiln_wall = summary["kiln"]["wallSeconds"]["median"];
-    for (const auto& p : active)
-      ratios[p + "/kiln wall"] = summary[p]["wallSeconds"]["median"].get<double>() / kiln_wall;
+    for (const auto& [tool, rs] : by_tool) {
+      if (tool == "kiln") continue;
+      ratios[tool + "/kiln wall"] = summary[tool]["wallSeconds"]["median"].get<double>() / kiln_wall;
+      // kiln/peer per round (the two ran back to back), then the median over rounds.
+      std::vector<double> wall_ratio, cpu_ratio;
+      for (size_t k = 0; k < rs.size(); ++k) {
+        const Run& kr = by_tool["kiln"][rounds_of[tool][k]];
+        wall_ratio.push_back(kr.wall / rs[k].wall);
+        cpu_ratio.push_back(rs[k].cpu > 0 ? kr.cpu / rs[k].cpu : 0);
+      }
+      paired["kiln/" + tool] = {{"wall", s(bench::summarize(wall_ratio))}, {"cpu", s(bench::summarize(cpu_ratio))}};
+    }
     report_["single"] = summary;
     report_["ratios"] = ratios;
+    report_["pairedRatios"] = paired;
+    report_["peers"] = peer_report;
     if (o_.quality) {
       nlohmann::json q;
-      for (const auto& p : plan_) {
-        auto [ssim, psnr] = quality(src_, out_ / "work" / "kiln-0" / p.spec.name, p.width, p.height, out_ / "work");
-        q[p.spec.name] = {{"ssim", ssim}, {"psnr", psnr}};
-      }
+      for (const auto& [tool, rs] : by_tool)
+        for (size_t i = 0; i < plan_.size(); ++i) {
+          auto [ssim, psnr] = quality(src_, rendition_files(tool, i), plan_[i].width, plan_[i].height,
+                                      out_ / "work" / fmt::format("{}-{}-joined.mp4", tool, i));
+          q[tool][plan_[i].spec.name] = {{"ssim", ssim}, {"psnr", psnr}};
+        }
       report_["quality"] = q;
     }
     return Status::ok();
@@ -533,18 +639,36 @@ class Bench {
                 static_cast<long long>(frames_), seconds_, width_, height_, fps_,
                 report_["machine"]["cpu"].get<std::string>().c_str(), sysconf(_SC_NPROCESSORS_ONLN));
     if (report_.contains("single")) {
-      std::printf("\n%-10s %22s %8s %8s %14s %18s\n", "tool", "wall s (min-max)", "fps", "speed", "cpu ms/frame", "peak RSS MiB");
+      std::printf("\n%-10s %22s %8s %8s %10s %8s %14s %14s\n", "tool", "wall s (min-max)", "fps", "speed", "CPU s",
+                  "cores", "cpu ms/frame", "peak RSS MiB");
       for (const auto& [tool, s] : report_["single"].items())
-        std::printf("%-10s %8.2f (%5.2f-%5.2f) %8.1f %7.2fx %14.2f %18.0f\n", tool.c_str(),
+        std::printf("%-10s %8.2f (%5.2f-%5.2f) %8.1f %7.2fx %10.2f %8.2f %14.2f %14.0f\n", tool.c_str(),
                     s["wallSeconds"]["median"].get<double>(), s["wallSeconds"]["min"].get<double>(),
                     s["wallSeconds"]["max"].get<double>(), s["fps"]["median"].get<double>(), s["speed"].get<double>(),
+                    s["cpuSeconds"]["median"].get<double>(), s["coresBusy"]["median"].get<double>(),
                     s["cpuSecondsPerFrame"]["median"].get<double>() * 1000, s["peakRssMiB"]["median"].get<double>());
+      for (const auto& [peer, p] : report_["peers"].items()) {
+        if (p["ran"].get<bool>()) std::printf("  %s: %s\n", peer.c_str(), p["work"].get<std::string>().c_str());
+        else std::printf("  %s: NOT RUN: %s\n", peer.c_str(), p.value("why", std::string("?")).c_str());
+      }
       for (const auto& [k, v] : report_["ratios"].items()) std::printf("  %s: %.3f\n", k.c_str(), v.get<double>());
+      for (const auto& [k, v] : report_["pairedRatios"].items())
+        std::printf("  %s per round, median (min-max): wall %.3f (%.3f-%.3f), CPU %.3f (%.3f-%.3f)\n", k.c_str(),
+                    v["wall"]["median"].get<double>(), v["wall"]["min"].get<double>(), v["wall"]["max"].get<double>(),
+                    v["cpu"]["median"].get<double>(), v["cpu"]["min"].get<double>(), v["cpu"]["max"].get<double>());
       if (report_["single"]["kiln"].contains("stageSeconds"))
         std::printf("  kiln stage seconds: %s\n", report_["single"]["kiln"]["stageSeconds"].dump().c_str());
       if (report_.contains("quality"))
-        for (const auto& [name, q] : report_["quality"].items())
-          std::printf("  %s: SSIM %.5f, PSNR %.2f dB\n", name.c_str(), q["ssim"].get<double>(), q["psnr"].get<double>());
+        for (const auto& [tool, per] : report_["quality"].items())
+          for (const auto& [name, q] : per.items()) {
+            // NaN (an unreadable rendition) is null in JSON.
+            auto num = [](const nlohmann::json& v) { return v.is_number() ? v.get<double>() : NAN; };
+            std::printf("  %-10s %-6s SSIM %.5f, PSNR %.2f dB", tool.c_str(), name.c_str(), num(q["ssim"]), num(q["psnr"]));
+            const auto& ref = report_["quality"];
+            if (tool != "ffmpeg" && ref.contains("ffmpeg") && ref["ffmpeg"].contains(name))
+              std::printf(" (SSIM %+.5f vs ffmpeg CLI)", num(q["ssim"]) - num(ref["ffmpeg"][name]["ssim"]));
+            std::printf("\n");
+          }
     }
     if (report_.contains("threads"))
       for (const auto& t : report_["threads"])

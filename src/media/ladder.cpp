@@ -32,7 +32,7 @@ struct StandardRung {
 constexpr std::array kStandardRungs = {
     StandardRung{2160, 12'000'000}, StandardRung{1440, 8'000'000}, StandardRung{1080, 5'000'000},
     StandardRung{720, 3'000'000},   StandardRung{540, 2'000'000},  StandardRung{480, 1'200'000},
-    StandardRung{360, 800'000},     StandardRung{240, 400'000},    StandardRung{144, 200'000},
+    StandardRung{360, 700'000},     StandardRung{240, 400'000},    StandardRung{144, 200'000},
 };
 
 int even(double x) { return std::max(2, static_cast<int>(std::lround(x / 2.0)) * 2); }
@@ -136,7 +136,13 @@ Result<Ladder> select_renditions(const Ladder& base, std::string_view spec) {
                                  [&](const StandardRung& a, const StandardRung& b) {
                                    return std::abs(a.height - height) < std::abs(b.height - height);
                                  });
-    Rendition r = base.renditions.empty() ? Rendition{} : base.renditions.front();
+    // Profile and preset from the preset's nearest rung by height (a 360p rung gets the 480p
+    // rung's Main profile, a 1080p rung the 720p rung's High).
+    auto near = std::min_element(base.renditions.begin(), base.renditions.end(),
+                                 [&](const Rendition& a, const Rendition& b) {
+                                   return std::abs(a.height - height) < std::abs(b.height - height);
+                                 });
+    Rendition r = near == base.renditions.end() ? Rendition{} : *near;
     r.name = std::string(name);
     r.width = 0;
     r.height = height;

@@ -5,6 +5,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstdlib>
+
 #include "support/run.hpp"
 
 namespace kiln::test {
@@ -24,8 +26,35 @@ TEST(BenchSmoke, EveryModeProducesItsOutputs) {
   }
   EXPECT_GT(j["single"]["kiln"]["stageSeconds"]["decode"].get<double>(), 0);
   EXPECT_GT(j["ratios"]["ffmpeg/kiln wall"].get<double>(), 0);
-  EXPECT_GT(j["quality"]["720p"]["ssim"].get<double>(), 0.9);
-  EXPECT_GT(j["quality"]["480p"]["psnr"].get<double>(), 30);
+  // Every tool that ran has its renditions scored, not only kiln.
+  for (const char* tool : {"kiln", "ffmpeg", "naive"})
+    for (const char* rung : {"720p", "480p"}) {
+      ASSERT_TRUE(j["quality"][tool][rung]["ssim"].is_number()) << tool << " " << rung << ": " << j["quality"].dump();
+      EXPECT_GT(j["quality"][tool][rung]["ssim"].get<double>(), 0.9) << tool << " " << rung;
+      EXPECT_GT(j["quality"][tool][rung]["psnr"].get<double>(), 30) << tool << " " << rung;
+    }
+  EXPECT_TRUE(j["pairedRatios"]["kiln/ffmpeg"]["wall"]["median"].is_number());
+  EXPECT_GT(j["single"]["ffmpeg"]["cpuSeconds"]["median"].get<double>(), 0);
+  EXPECT_GT(j["single"]["kiln"]["coresBusy"]["median"].get<double>(), 0);
+  // GStreamer was asked for: it either ran (labelled as doing less work than kiln) or the table
+  // and the JSON say why not. CI has no GStreamer, so there the second branch is what runs.
+  ASSERT_TRUE(j["peers"].contains("gstreamer")) << j["peers"].dump();
+  const auto& gst = j["peers"]["gstreamer"];
+  EXPECT_NE(gst["work"].get<std::string>().find("LESS work"), std::string::npos);
+  bool gst_installed = std::system("command -v gst-launch-1.0 >/dev/null 2>&1") == 0;
+  if (gst["ran"].get<bool>()) {
+    EXPECT_TRUE(gst_installed);
+    EXPECT_TRUE(j["single"].contains("gstreamer"));
+    EXPECT_NE(r.out.find("gstreamer: LESS work"), std::string::npos) << r.out;
+  } else {
+    EXPECT_FALSE(j["single"].contains("gstreamer"));
+    ASSERT_TRUE(gst.contains("why"));
+    EXPECT_FALSE(gst["why"].get<std::string>().empty());
+    EXPECT_NE(r.out.find("gstreamer: NOT RUN: "), std::string::npos) << r.out;
+    if (!gst_installed) {
+      EXPECT_NE(gst["why"].get<std::string>().find("not installed"), std::string::npos);
+    }
+  }
   EXPECT_EQ(j["threads"].size(), 1u);
   ASSERT_EQ(j["sweep"].size(), 1u);
   EXPECT_EQ(j["sweep"][0]["backend"], "software");

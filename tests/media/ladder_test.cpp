@@ -92,6 +92,18 @@ TEST(SelectRenditions, KeepsNamedRungsAndMakesStandardOnes) {
   EXPECT_EQ(l->renditions[1].video_bitrate, 1200000);
 }
 
+// The bench's four-rung ladder: 5000k/3000k/1200k/700k, High/High/Main/Main, as services ship it.
+TEST(SelectRenditions, StandardRungsTakeTheNearestPresetRungsProfile) {
+  auto l = select_renditions(default_ladder(), "1080p,720p,480p,360p");
+  ASSERT_TRUE(l.is_ok()) << l.status().to_string();
+  ASSERT_EQ(l->renditions.size(), 4u);
+  EXPECT_EQ(l->renditions[0].profile, "high");
+  EXPECT_EQ(l->renditions[3].name, "360p");
+  EXPECT_EQ(l->renditions[3].video_bitrate, 700000);
+  EXPECT_EQ(l->renditions[3].profile, "main");
+  EXPECT_EQ(l->renditions[3].x264_preset, "veryfast");
+}
+
 TEST(SelectRenditions, RejectsUnknownNames) {
   auto l = select_renditions(default_ladder(), "720p,tiny");
   ASSERT_FALSE(l.is_ok());
