@@ -21,6 +21,7 @@ Status MetricsServer::start(const std::string& listen) {
   int port = std::atoi(listen.c_str() + colon + 1);
   server_ = std::make_unique<httplib::Server>();
   server_->set_socket_options(exclusive_listen_socket);  // two nodes on one metrics port: an error
+  server_->set_tcp_nodelay(true);  // headers and body in two writes: no wait for a delayed ACK
   server_->Get("/metrics", [](const httplib::Request&, httplib::Response& res) {
     res.set_content(metrics::default_registry().exposition(), "text/plain; version=0.0.4");
   });
