@@ -75,14 +75,16 @@ class Node {
       for (const auto& d : *discovered) if (d.usable && d.backend != "software" && !d.cpu_emulated) ++max_jobs_;
       max_jobs_ += config_.software_slots >= 0 ? config_.software_slots : std::max(1, topology->pus / 4);
     }
-    // A database that is down at start is an outage like any other: wait for it (logged once).
-    DbLink db(config_.database_url, db_state_, backoff_for_lease(config_.lease_seconds));
-    for (;;) {
-      if (stop_.load()) return 0;
-      Status st = db.run([&](store::Db& d) { return store::NodeStore(d).register_node(name(), devices_json(*devices()), max_jobs_); });
-      if (st.is_ok()) break;
-      if (db.get()) return fail_start(st);  // reached the database, and it refused
-      std::this_thread::sleep_for(std::max(db.retry_in(), std::chrono::milliseconds(100)));
+    {  // A database that is down at start is an outage like any other: wait for it (logged once).
+      // This connection is closed once registered: a node holds 3 + max_jobs while it runs.
+      DbLink db(config_.database_url, db_state_, backoff_for_lease(config_.lease_seconds));
+      for (;;) {
+        if (stop_.load()) return 0;
+        Status st = db.run([&](store::Db& d) { return store::NodeStore(d).register_node(name(), devices_json(*devices()), max_jobs_); });
+        if (st.is_ok()) break;
+        if (db.get()) return fail_start(st);  // reached the database, and it refused
+        std::this_thread::sleep_for(std::max(db.retry_in(), std::chrono::milliseconds(100)));
+      }
     }
     if (auto st = hotplug_.start(); !st.is_ok())
       log->warn("hotplug: {}; devices added later need a restart", st.message());
@@ -104,6 +106,7 @@ class Node {
     beat.join();
     metrics_server_.stop();
     // Stopped on purpose: 'stopped', never 'lost' (no alert). Tried for a few seconds only.
+    DbLink db(config_.database_url, db_state_, backoff_for_lease(config_.lease_seconds));
     auto until = Clock::now() + std::chrono::seconds(5);
     while (!db.run([&](store::Db& d) { return store::NodeStore(d).node_heartbeat(name(), "stopped"); }).is_ok() &&
            Clock::now() < until)
