@@ -88,6 +88,11 @@ class Outage : public ::testing::Test {
     pqxx::nontransaction tx(c);
     tx.exec(q);
   }
+  void sql(const std::string& q) {
+    pqxx::connection c(url_);
+    pqxx::nontransaction tx(c);
+    tx.exec(q);
+  }
   int64_t count(const std::string& q) {
     pqxx::connection c(url_);
     pqxx::nontransaction tx(c);
@@ -321,6 +326,44 @@ TEST_F(Outage, DrainHandsJobsBackAndAStoppedNodeIsNotLost) {
   EXPECT_EQ(list.exit_code, 0);
   EXPECT_NE(list.out.find("n2"), std::string::npos);
   EXPECT_EQ(list.out.find("n1"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace kiln::test
+
+namespace kiln::test {
+namespace {
+
+// A node published a job's output but its completion never reached the database (the row is
+// back in the queue): the next attempt finds result.json naming this job and completes with
+// that output, without encoding again and without touching the files.
+TEST_F(Outage, APublishedOutputWhoseCompletionWasLostCompletesWithoutReEncoding) {
+  start_coordinator();
+  start_node("n1", 1, 10);
+  fs::path out = tmp_ / "published";
+  int64_t id = submit(media("480p.mp4").string(), out);
+  ASSERT_TRUE(eventually([&] { return state_is(id, "completed"); }, 120s)) << job(id).dump(2);
+  ASSERT_TRUE(fs::exists(out / "result.json"));
+  auto marker_time = fs::last_write_time(out / "result.json");
+  size_t workers_before = occurrences(node_log("n1"), "job " + std::to_string(id) + " worker");
+  ASSERT_GT(workers_before, 0u) << node_log("n1");
+  // As if complete() had never got through: the job is available again, attempt 1 spent.
+  sql("UPDATE kiln_jobs SET state = 'available', scheduled_at = now(), finalized_at = NULL, output = NULL "
+      "WHERE id = " + std::to_string(id));
+  ASSERT_TRUE(eventually([&] {
+    auto j = job(id);
+    return j["state"] == "completed" && j["attempt"] == 2;
+  }, 60s)) << job(id).dump(2);
+  std::string log = node_log("n1");
+  EXPECT_EQ(occurrences(log, "already published"), 1u) << log;
+  // One worker ever ran this job: the first attempt's (each worker logs its input once).
+  EXPECT_EQ(occurrences(log, "job " + std::to_string(id) + " worker"), workers_before) << log;
+  EXPECT_EQ(fs::last_write_time(out / "result.json"), marker_time) << "the output was written again";
+  // The completion carries the published result.json, still the first attempt's.
+  auto published = nlohmann::json::parse(read_file(out / "result.json"));
+  EXPECT_EQ(job(id)["output"], published);
+  EXPECT_EQ(published["kilnJob"]["attempt"], 1);
+  check_ladder(out, {{{"480p", 854, 480}}, true, 3.0, 1 / 30.0});
 }
 
 }  // namespace

@@ -536,30 +536,62 @@ TEST_F(Cluster, JobPathsStayInsideStorageLocations) {
   EXPECT_EQ(again->status, 201) << again->body;
 }
 
-// A row written straight into the database is held to the node's own locations: the node fails
-// it as path_not_allowed (not retried) before it opens a file, and writes nothing.
-TEST_F(Cluster, NodeRefusesAJobRowOutsideItsLocations) {
+// Rows written straight into the database are held to the node's own locations: the node fails
+// each as path_not_allowed or output_exists (not retried) before it opens a file, and writes
+// nothing: a path outside every location, a `..` escape, a symlink out of a location, an output
+// equal to or containing its input, an output that is another job's published ladder.
+TEST_F(Cluster, NodeRefusesJobRowsThatEscapeItsLocations) {
   start_coordinator();
   TempDir outside;
   fs::copy_file(media("480p.mp4"), outside / "secret.mp4");
-  int64_t id = 0;
+  fs::create_symlink(outside.path(), tmp_ / "link-out");
+  fs::create_directories(tmp_ / "in");
+  fs::copy_file(media("480p.mp4"), tmp_ / "in" / "clip.mp4");
+  // Another job's published output: its result.json names job 999999.
+  fs::create_directories(tmp_ / "theirs");
+  std::ofstream(tmp_ / "theirs" / "result.json") << R"({"kilnJob": {"id": 999999, "attempt": 1}})";
+  struct Row {
+    std::string input, output, code, why;
+  };
+  std::vector<Row> rows = {
+      {(outside / "secret.mp4").string(), (tmp_ / "stolen").string(), "path_not_allowed", "outside every storage location"},
+      {(tmp_ / "in" / ".." / ".." / outside.path().filename() / "secret.mp4").string(), (tmp_ / "dotdot").string(),
+       "path_not_allowed", ""},
+      {(tmp_ / "link-out" / "secret.mp4").string(), (tmp_ / "via-link").string(), "path_not_allowed", ""},
+      {(tmp_ / "in" / "clip.mp4").string(), (tmp_ / "in").string(), "path_not_allowed", ""},
+      {(tmp_ / "in" / "clip.mp4").string(), (tmp_ / "theirs").string(), "output_exists", "not this job's"},
+  };
+  std::vector<int64_t> ids;
   {
     pqxx::connection c(url_);
     pqxx::work tx(c);
-    nlohmann::json spec = {{"input", (outside / "secret.mp4").string()}, {"output", (tmp_ / "stolen").string()},
-                           {"ladder", "240p"}, {"backend", "auto"}, {"device", ""}};
-    id = tx.exec_params1("INSERT INTO kiln_jobs (spec) VALUES ($1::jsonb) RETURNING id", spec.dump())[0].as<int64_t>();
+    for (const auto& r : rows) {
+      nlohmann::json spec = {{"input", r.input}, {"output", r.output}, {"ladder", "240p"}, {"backend", "auto"},
+                             {"device", ""}};
+      ids.push_back(tx.exec_params1("INSERT INTO kiln_jobs (spec) VALUES ($1::jsonb) RETURNING id", spec.dump())[0].as<int64_t>());
+    }
     tx.commit();
   }
   start_node("n1");
-  ASSERT_TRUE(eventually([&] { return job_state_is(id, "discarded"); }, 60s)) << job(id).dump();
-  auto j = job(id);
-  EXPECT_EQ(j["attempt"], 1);
-  ASSERT_FALSE(j["errors"].empty());
-  const auto& error = j["errors"].back()["error"];
-  EXPECT_EQ(error["code"], "path_not_allowed") << j.dump();
-  EXPECT_NE(error.value("message", "").find("outside every storage location"), std::string::npos) << j.dump();
+  for (size_t i = 0; i < rows.size(); ++i) {
+    SCOPED_TRACE(rows[i].input + " -> " + rows[i].output);
+    ASSERT_TRUE(eventually([&] { return job_state_is(ids[i], "discarded"); }, 60s)) << job(ids[i]).dump();
+    auto j = job(ids[i]);
+    EXPECT_EQ(j["attempt"], 1);
+    ASSERT_FALSE(j["errors"].empty());
+    const auto& error = j["errors"].back()["error"];
+    EXPECT_EQ(error["code"], rows[i].code) << j.dump();
+    if (!rows[i].why.empty())
+      EXPECT_NE(error.value("message", "").find(rows[i].why), std::string::npos) << j.dump();
+  }
   EXPECT_FALSE(fs::exists(tmp_ / "stolen"));
+  EXPECT_FALSE(fs::exists(tmp_ / "dotdot"));
+  EXPECT_FALSE(fs::exists(tmp_ / "via-link"));
+  EXPECT_FALSE(fs::exists(outside / "via-link"));
+  EXPECT_EQ(read_file(tmp_ / "theirs" / "result.json"), R"({"kilnJob": {"id": 999999, "attempt": 1}})");
+  std::vector<std::string> in_dir;
+  for (const auto& e : fs::directory_iterator(tmp_ / "in")) in_dir.push_back(e.path().filename().string());
+  EXPECT_EQ(in_dir, std::vector<std::string>{"clip.mp4"});
 }
 
 }  // namespace
