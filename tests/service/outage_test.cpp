@@ -204,6 +204,18 @@ TEST_F(Outage, ShortOutageThreeJobsTwoNodesEachCompletesOnceOnItsFirstAttempt) {
     during = metrics(metrics_port);
     return during.find("kiln_node_database_up 0") != std::string::npos;
   }, 5s)) << during.substr(0, 400);
+  {  // The API says the database is away, and nothing of libpq's text, hosts or ports.
+    auto r = client().Post("/v1/jobs", auth(),
+                           nlohmann::json{{"input", media("long.mp4").string()}, {"output", (tmp_ / "during").string()},
+                                          {"ladder", "480p"}}.dump(),
+                           "application/json");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 503) << r->body;
+    EXPECT_TRUE(r->has_header("Retry-After"));
+    EXPECT_EQ(nlohmann::json::parse(r->body)["error"]["code"], "database_unavailable") << r->body;
+    for (const char* leak : {"127.0.0.1", "connection to server", "FATAL", "port", "pqxx"})
+      EXPECT_EQ(r->body.find(leak), std::string::npos) << leak << " in " << r->body;
+  }
   std::this_thread::sleep_for(short_outage());  // the outage itself: what is under test
   EXPECT_TRUE(alive(n1));
   EXPECT_TRUE(alive(n2));
