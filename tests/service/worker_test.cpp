@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <memory>
 #include <fstream>
@@ -135,7 +136,8 @@ class Workers : public ::testing::Test {
   /// A node with `extra` lines in its [node] table; returns its pid once ready.
   int start_node(const std::string& name, int max_jobs, const std::string& extra = "") {
     fs::path cfg = tmp_ / (name + ".toml");
-    std::ofstream(cfg) << test_locations(tmp_.path()) << "[database]\nurl = \"" << url_ << "\"\n[node]\nname = \"" << name << "\"\nmax_jobs = "
+    std::ofstream(cfg) << test_locations(tmp_.path()) << "[database]\nurl = \"" << (node_url_.empty() ? url_ : node_url_)
+                       << "\"\n[node]\nname = \"" << name << "\"\nmax_jobs = "
                        << max_jobs << "\nlease_seconds = 3\nheartbeat_seconds = 0.5\nretry_base_seconds = 1\n"
                        << "drain_seconds = 30\n" << extra;
     fs::path logs = tmp_ / name;
@@ -181,6 +183,7 @@ class Workers : public ::testing::Test {
   }
 
   TempDir tmp_;
+  std::string node_url_;  // the node's database URL, when not the test's own (a role's)
   std::unique_ptr<TestDeadline> deadline_;  // under CTest's TIMEOUT of 300 s
   std::string db_name_, url_, token_;
   int port_ = 0;
@@ -286,6 +289,40 @@ TEST_F(Workers, AHangingWorkerIsKilledAtTheWallClockLimit) {
   EXPECT_NE(first_error(id).find("worker exceeded the wall-clock limit of 3 s"), std::string::npos) << job(id).dump(2);
   EXPECT_TRUE(workers_of(node).empty());
   EXPECT_TRUE(alive(node));
+}
+
+}  // namespace
+}  // namespace kiln::test
+
+namespace kiln::test {
+namespace {
+
+// The README's grants are enough for a node and no more: a node connected as a login role in
+// kiln_node claims, heartbeats, records events and completes a job; the same role cannot read
+// or mint tokens.
+TEST_F(Workers, ANodeOnTheNodeRoleRunsAJobAndCannotTouchTokens) {
+  std::random_device rd;
+  std::string role = "kiln_test_node_" + std::to_string(rd());
+  admin("CREATE ROLE " + role + " LOGIN IN ROLE kiln_node");
+  auto scheme = url_.find("://") + 3;
+  node_url_ = url_.substr(0, scheme) + role + url_.substr(url_.find('@', scheme));
+  int pid = start_node("n1", 1);
+  int64_t id = submit(media("480p.mp4"), tmp_ / "as-node-role", {{"ladder", "480p"}});
+  EXPECT_TRUE(eventually([&] { return state_is(id, "completed"); }, 120s)) << job(id).dump(2);
+  EXPECT_TRUE(job(id)["errors"].empty()) << job(id).dump(2);
+  EXPECT_EQ(read_file(tmp_ / "n1" / "stderr").find("permission denied"), std::string::npos)
+      << read_file(tmp_ / "n1" / "stderr");
+  {
+    pqxx::connection conn(node_url_);
+    for (const char* q : {"SELECT count(*) FROM kiln_tokens", "INSERT INTO kiln_tokens (hash, scope) VALUES ('\\x00', 'admin')"}) {
+      pqxx::nontransaction tx(conn);
+      EXPECT_THROW(tx.exec(q), pqxx::insufficient_privilege) << q;
+    }
+  }
+  kill(pid, SIGKILL);
+  wait_exit(pid);
+  pids_.erase(std::remove(pids_.begin(), pids_.end(), pid), pids_.end());
+  admin("DROP ROLE IF EXISTS " + role);  // a member of kiln_node, owning nothing
 }
 
 }  // namespace
