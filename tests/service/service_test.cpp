@@ -247,6 +247,16 @@ TEST_F(Cluster, CliSubmitsWaitsAndLists) {
   RunResult bad = run_kiln({"submit", media("480p.mp4").string(), "-o", (tmp_ / "x").string(), "--ladder", "7p?"});
   EXPECT_EQ(bad.exit_code, 2) << bad.err;  // the API's 400 is a usage error
   EXPECT_NE(bad.err.find("ladder"), std::string::npos) << bad.err;
+  // A retried command (same spec: kiln submit sends the spec's digest as Idempotency-Key)
+  // returns the job it made; another output is another job.
+  RunResult first = run_kiln({"submit", media("480p.mp4").string(), "-o", (tmp_ / "once").string()});
+  RunResult again = run_kiln({"submit", media("480p.mp4").string(), "-o", (tmp_ / "once").string()});
+  RunResult other = run_kiln({"submit", media("480p.mp4").string(), "-o", (tmp_ / "twice").string()});
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  ASSERT_EQ(other.exit_code, 0) << other.err;
+  EXPECT_EQ(first.out, again.out);
+  EXPECT_NE(first.out, other.out);
   unsetenv("KILN_API");
   unsetenv("KILN_TOKEN");
 }
