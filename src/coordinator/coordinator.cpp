@@ -55,7 +55,8 @@ void prune_history(const Config& config, store::Db& db) {
 }
 
 /// Leader chores: only the coordinator holding the advisory lock runs them.
-void chores(const Config& config, const std::atomic<bool>& stop) {
+/// `leading` mirrors whether this coordinator holds the lock, for the Alertmanager sender.
+void chores(const Config& config, const std::atomic<bool>& stop, std::atomic<bool>& leading) {
   auto log = logger("coordinator");
   std::unique_ptr<store::Db> store;
   const store::RetryPolicy policy{config.retry_base_seconds};
@@ -68,12 +69,14 @@ void chores(const Config& config, const std::atomic<bool>& stop) {
       if (s) store = std::move(s).value();
       leader = false;
     }
+    leading = leader;
     if (store && !leader) {
       auto got = store->try_leader_lock(kLeaderLock);
       if (!got) store.reset();
       else if (*got) {
         leader = true;
-        log->info("this coordinator runs the reaper (leader)");
+        leading = true;
+        log->info("this coordinator runs the reaper and the Alertmanager sender (leader)");
       }
     }
     if (store && leader) {
@@ -181,7 +184,9 @@ void deliver_alerts(const Receiver& r, store::EventStore& store, AlertmanagerSta
   }
 }
 
-void delivery(const Config& config, const std::atomic<bool>& stop) {
+/// Alertmanager gets the firing set from the leader only (`leading`): a set that every
+/// coordinator posted would arrive N times, and a new leader posts its own set at once.
+void delivery(const Config& config, const std::atomic<bool>& stop, const std::atomic<bool>& leading) {
   auto& deliveries = metrics::default_registry().counter(
       "kiln_alert_deliveries_total", "Alert and webhook deliveries by receiver and outcome.", {"receiver", "outcome"});
   auto& dead_letters = metrics::default_registry().counter(
@@ -209,7 +214,10 @@ void delivery(const Config& config, const std::atomic<bool>& stop) {
       }
       if (auto n = events.sequence_events(1000); !n) logger("alert")->warn("numbering events: {}", n.status().message());
       for (const auto& r : config.receivers) {
-        if (r.type == "alertmanager") deliver_alerts(r, events, am[r.name], deliveries);
+        if (r.type == "alertmanager") {
+          if (leading.load()) deliver_alerts(r, events, am[r.name], deliveries);
+          else am[r.name] = {};  // if this one leads later, it sends its set at once
+        }
         else deliver_events(r, events, policy, deliveries, dead_letters);
       }
     }
@@ -262,8 +270,9 @@ int run(const Config& config, const std::atomic<bool>& stop, const std::function
   log->info("schema version {}; API on http://{}:{}", version, config.listen_host, *port);
   if (on_listening) on_listening(*port);
   std::thread server([&] { guarded("API server", stop, [&] { api.serve(); }); });
-  std::thread reaper([&] { guarded("chores", stop, [&] { chores(config, stop); }); });
-  std::thread sender([&] { guarded("alert delivery", stop, [&] { delivery(config, stop); }); });
+  std::atomic<bool> leading{false};
+  std::thread reaper([&] { guarded("chores", stop, [&] { chores(config, stop, leading); }); });
+  std::thread sender([&] { guarded("alert delivery", stop, [&] { delivery(config, stop, leading); }); });
   while (!stop.load()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   api.stop();
   server.join();
