@@ -30,6 +30,25 @@ struct Progress {
 };
 using ProgressFn = std::function<void(const Progress&)>;
 
+/// What a job needs of a device, as the pipeline knows it once the input is probed and the
+/// ladder planned: for a scheduler outside the pipeline (the node's device ledger).
+struct DeviceDemand {
+  std::string selector;                 // the job's own pin (--device); "" = any
+  std::string codec = "h264";
+  int sessions = 1;                     // encoder sessions: one per rendition
+  double pixels_per_second = 0;         // output pixels/s at real time
+  std::vector<std::string> candidates;  // "backend:id" of the fallback chain, in its order
+};
+
+/// The scheduler's answer: the devices to try in order (the first holds the job's place), and
+/// where the job's threads and memory go.
+struct DevicePlacement {
+  std::vector<std::string> order;  // "backend:id"
+  std::string bind_cpus;
+  int bind_numa = -1;
+  std::string why;
+};
+
 struct TranscodeRequest {
   std::string input;
   std::string output_dir;
@@ -63,6 +82,10 @@ struct TranscodeRequest {
   int64_t job_id = 0;
   int job_attempt = 0;
   const std::atomic<bool>* cancel = nullptr;      // set to stop; the job returns kCancelled
+  /// The node's placement: asked once the ladder is planned. kBusy when no device can take
+  /// the job now (the node hands it back to the queue). Unset: placed in this process
+  /// against `node_config` (kiln transcode).
+  std::function<Result<DevicePlacement>(const DeviceDemand&)> place;
 };
 
 struct RenditionOutput {

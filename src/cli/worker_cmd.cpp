@@ -131,6 +131,12 @@ int run_job(const proto::JobMessage& job) {
   req.on_device = [](const Device& d, int sessions, bool running) {
     write_report(proto::device_line(d, sessions, running));
   };
+  req.place = [](const DeviceDemand& demand) -> Result<DevicePlacement> {
+    write_report(proto::place_request_line(demand));
+    std::string answer;
+    if (!std::getline(std::cin, answer)) return Status(Code::kCancelled, "the node is gone");
+    return proto::decode_place_answer(answer);
+  };
   req.before_publish = [] {
     write_report(proto::publish_request_line());
     std::string answer;

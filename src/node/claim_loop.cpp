@@ -34,8 +34,9 @@ void ClaimLoop::run(const std::atomic<bool>& stop) {
 }
 
 void ClaimLoop::step(const std::atomic<bool>& stop) {
-  if (static_cast<int>(jobs_.reap_done()) >= max_jobs_) {
-    // Full: still listen, so a cancel NOTIFY reaches the running job at once.
+  if (static_cast<int>(jobs_.reap_done()) >= max_jobs_ || (hooks_.has_room && !hooks_.has_room())) {
+    // Full (job slots, or every device's caps): still listen, so a cancel NOTIFY reaches the
+    // running job at once.
     wait_for_work(0.1, stop);
     return;
   }

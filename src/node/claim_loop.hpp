@@ -20,6 +20,9 @@ class ClaimLoop {
     /// Runs a claimed job; `claimed_at` is when the claim was sent (its lease starts later).
     std::function<void(const Claim&, std::chrono::steady_clock::time_point claimed_at)> start;
     std::function<void()> notified;  // a NOTIFY arrived (the heartbeat loop looks for cancels)
+    /// Whether a device could take one more job now (the ledger's room beyond the jobs claimed
+    /// and not yet placed). Unset: always.
+    std::function<bool()> has_room;
   };
   ClaimLoop(const NodeConfig& config, std::string node_name, int max_jobs, JobTable& jobs, DatabaseState& state,
             Hooks hooks);

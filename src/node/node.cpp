@@ -26,6 +26,7 @@
 #include "node/worker_supervisor.hpp"
 #include "pipeline/result_json.hpp"
 #include "scheduler/device_health.hpp"
+#include "scheduler/ledger.hpp"
 #include "store/event_store.hpp"
 #include "store/job_store.hpp"
 #include "store/node_store.hpp"
@@ -70,6 +71,7 @@ class Node {
     if (!topology) return fail_start(topology.status());
     auto discovered = std::make_shared<const std::vector<Device>>(discover_devices(*topology));
     set_devices(discovered);
+    ledger_.set_slots(scheduler::make_slots(*discovered, config_));
     max_jobs_ = config_.max_jobs;
     if (max_jobs_ <= 0) {
       for (const auto& d : *discovered) if (d.usable && d.backend != "software" && !d.cpu_emulated) ++max_jobs_;
@@ -99,7 +101,8 @@ class Node {
     std::thread beat([&reporter] { reporter.run(); });
     ClaimLoop claims(config_, name(), max_jobs_, jobs_, db_state_,
                      {[this](const Claim& c, Clock::time_point at) { start_job(c, at); },
-                      [&reporter] { reporter.poke(); }});
+                      [&reporter] { reporter.poke(); },
+                      [this] { return ledger_.room(&health_) > jobs_.unplaced(); }});
     claims.run(stop_);
     drain();
     reporter.stop();
@@ -143,6 +146,7 @@ class Node {
       } catch (...) {
         logger("node")->error("job {} attempt {}: unknown exception; leaving it to the reaper", j->claim.id, j->claim.attempt);
       }
+      ledger_.release(j->claim.id);  // also after an exception: no place is ever kept by a dead job
       running_gauge_.dec();
       j->done = true;
     });
@@ -181,8 +185,18 @@ class Node {
     callbacks.on_input = [&](const nlohmann::json& details, double) {
       (void)link.run([&](store::Db& db) { return store::JobStore(db).set_input_info(j.claim.id, j.claim.attempt, details); });
     };
-    callbacks.on_device = [this](const Device& d, int sessions, bool running) {
-      sessions_.gauge({d.backend + ":" + d.id}).inc(running ? sessions : -sessions);
+    callbacks.on_place = [this, &j](const DeviceDemand& d) -> Result<DevicePlacement> {
+      scheduler::Demand demand{d.selector, d.codec, d.sessions, d.pixels_per_second};
+      auto placed = ledger_.place(j.claim.id, demand, d.candidates, &health_);
+      j.placed = true;
+      if (!placed) {
+        j.place_refused = placed.status().message();
+        return placed.status();
+      }
+      return DevicePlacement{placed->order, placed->bind_cpus, placed->bind_numa, placed->why};
+    };
+    callbacks.on_device = [this, &j](const Device& d, int, bool running) {
+      if (running) ledger_.moved(j.claim.id, scheduler::device_key(d));  // a fallback: the place follows
     };
     callbacks.on_strike = [this](const std::string& key, const std::string& reason) { health_.strike(key, reason); };
     queue_wait_.histogram().observe(j.claim.queue_wait_seconds);
@@ -192,6 +206,7 @@ class Node {
     auto ladder = worker::ladder_from_spec(spec);  // checked here too: a bad spec starts no worker
     if (!ladder) result = ladder.status();
     else result = run_worker(job, worker_limits(config_), callbacks, &j.cancel);
+    ledger_.release(j.claim.id);  // however it ended: the worker is gone, so is its place
     double seconds = std::chrono::duration<double>(Clock::now() - start).count();
     duration_.histogram().observe(seconds);
     record_device_events(link, j, result, quarantined_before);
@@ -205,6 +220,10 @@ class Node {
       return;
     }
     const Status& st = result.status();
+    if (st.code() == Code::kBusy && !j.place_refused.empty()) {
+      wait_for_room(j, link, j.place_refused);
+      return;
+    }
     if (st.code() == Code::kCancelled && j.cancel_requested) {
       acknowledge_cancel(j, link);
       return;
@@ -317,6 +336,26 @@ class Node {
     outcomes_.counter({"lease_lost"}).inc();
   }
 
+  /// No device could take the job now (every cap full): back to the queue for a few seconds,
+  /// no attempt spent, with a status_update saying why. Never an oversubscribed device.
+  void wait_for_room(RunningJob& j, DbLink& link, const std::string& why) {
+    constexpr double kWaitSeconds = 3;
+    auto released = with_retries(j, link, [&](store::Db& db) {
+      return store::JobStore(db).release_for_later(j.claim.id, j.claim.attempt, kWaitSeconds, why);
+    });
+    if (released && *released) {
+      logger("node")->warn("job {} attempt {}: {}; back to the queue for {:.0f} s (no attempt spent)", j.claim.id,
+                           j.claim.attempt, why, kWaitSeconds);
+      outcomes_.counter({"no_room"}).inc();
+      return;
+    }
+    if (released && j.cancel_requested) {
+      acknowledge_cancel(j, link);
+      return;
+    }
+    outcomes_.counter({"lease_lost"}).inc();
+  }
+
   /// Fallbacks and new quarantines become events, so alerts and dashboards see them.
   void record_device_events(DbLink& link, const RunningJob& j, const Result<WorkerOutcome>& result,
                             const std::vector<std::string>& quarantined_before) {
@@ -372,6 +411,7 @@ class Node {
       auto found = std::make_shared<const std::vector<Device>>(discover_devices(*topology));
       logger("node")->warn("hotplug ({}): rediscovered {} device(s)", what, found->size());
       set_devices(found);
+      ledger_.set_slots(scheduler::make_slots(*found, config_));
       devices_unregistered_ = true;
     }
     if (devices_unregistered_ && db)
@@ -414,12 +454,11 @@ class Node {
   JobTable jobs_;
   scheduler::DeviceHealth health_{scheduler::DeviceHealth::Policy{config_.strikes,
                                                                   std::chrono::seconds(config_.strike_window_seconds)}};
+  scheduler::Ledger ledger_;  // every device's jobs, sessions and load: placement reads it
   Clock::time_point last_recheck_ = Clock::now();
   MetricsServer metrics_server_{[this] { return db_state_.up(); }};
   metrics::Gauge& running_gauge_ = metrics::default_registry().gauge("kiln_node_running_jobs", "Jobs running on this node.").gauge();
   metrics::Family& outcomes_ = metrics::default_registry().counter("kiln_node_jobs_total", "Job attempts on this node by outcome.", {"outcome"});
-  metrics::Family& sessions_ = metrics::default_registry().gauge(
-      "kiln_device_sessions", "Encoder sessions in use per device (backend:id).", {"device"});
   metrics::Family& queue_wait_ = metrics::default_registry().histogram(
       "kiln_job_queue_wait_seconds", "Time from due to claimed.", {0.01, 0.05, 0.1, 0.25, 0.5, 1, 5, 30, 120, 600});
   metrics::Family& duration_ = metrics::default_registry().histogram(

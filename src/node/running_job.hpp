@@ -26,6 +26,8 @@ struct RunningJob {
   std::atomic<bool> cancel_requested{false};  // a user cancelled it
   std::atomic<bool> handing_back{false};      // the node drains: give it back, attempt not spent
   std::atomic<bool> done{false};
+  std::atomic<bool> placed{false};            // the ledger holds its place (or it ended)
+  std::string place_refused;                  // job thread only: why no device could take it
   Clock::time_point last_status_update = Clock::now();
   std::mutex mu;
   nlohmann::json progress = {{"phase", "starting"}};
@@ -81,6 +83,13 @@ class JobTable {
     for (auto& j : jobs_)
       if (!j->done) out.push_back(j);
     return out;
+  }
+  /// Jobs claimed and not yet placed on a device (their worker is still probing).
+  int unplaced() {
+    std::lock_guard lock(mu_);
+    int n = 0;
+    for (auto& j : jobs_) n += !j->done && !j->placed;
+    return n;
   }
   std::list<std::shared_ptr<RunningJob>> take_all() {
     std::lock_guard lock(mu_);

@@ -140,6 +140,19 @@ std::string strike_line(const std::string& key, const std::string& reason) {
   return line({{"type", "strike"}, {"device", key}, {"reason", reason}});
 }
 
+std::string place_request_line(const DeviceDemand& d) {
+  return line({{"type", "place?"}, {"selector", d.selector}, {"codec", d.codec}, {"sessions", d.sessions},
+               {"pixelsPerSecond", d.pixels_per_second}, {"candidates", d.candidates}});
+}
+
+std::string place_answer_line(const Result<DevicePlacement>& placed) {
+  if (!placed)
+    return line({{"type", "placed"}, {"ok", false}, {"code", code_name(placed.status().code())},
+                 {"message", placed.status().message()}});
+  return line({{"type", "placed"}, {"ok", true}, {"order", placed->order}, {"bindCpus", placed->bind_cpus},
+               {"bindNuma", placed->bind_numa}, {"why", placed->why}});
+}
+
 std::string publish_request_line() { return line({{"type", "publish?"}}); }
 
 std::string result_line(const json& output, const std::string& backend,
@@ -188,6 +201,15 @@ Result<Report> decode_report(std::string_view text) {
       r.kind = Report::Kind::kStrike;
       r.strike_key = j.at("device").get<std::string>();
       r.reason = j.at("reason").get<std::string>();
+    } else if (type == "place?") {
+      r.kind = Report::Kind::kPlaceRequest;
+      r.demand.selector = j.at("selector").get<std::string>();
+      r.demand.codec = j.at("codec").get<std::string>();
+      r.demand.sessions = j.at("sessions").get<int>();
+      r.demand.pixels_per_second = j.at("pixelsPerSecond").get<double>();
+      r.demand.candidates = j.at("candidates").get<std::vector<std::string>>();
+      if (r.demand.sessions < 0 || r.demand.sessions > 64 || !(r.demand.pixels_per_second >= 0))
+        return Status(Code::kInternal, "worker sent a place request out of range");
     } else if (type == "publish?") {
       r.kind = Report::Kind::kPublishRequest;
     } else if (type == "result") {
@@ -215,6 +237,27 @@ Result<bool> decode_publish_answer(std::string_view text) {
       !j["ok"].is_boolean())
     return Status(Code::kInternal, "worker: malformed answer to its publish request");
   return j["ok"].get<bool>();
+}
+
+Result<DevicePlacement> decode_place_answer(std::string_view text) {
+  json j = json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || j.value("type", "") != "placed")
+    return Status(Code::kInternal, "worker: malformed answer to its place request");
+  try {
+    if (!j.at("ok").get<bool>()) {
+      Code code = code_from_name(j.at("code").get<std::string>());
+      return Status(code == Code::kOk ? Code::kInternal : code, j.at("message").get<std::string>());
+    }
+    DevicePlacement p;
+    p.order = j.at("order").get<std::vector<std::string>>();
+    p.bind_cpus = j.at("bindCpus").get<std::string>();
+    p.bind_numa = j.at("bindNuma").get<int>();
+    p.why = j.at("why").get<std::string>();
+    if (p.order.empty()) return Status(Code::kInternal, "worker: the node placed the job nowhere");
+    return p;
+  } catch (const json::exception& e) {
+    return Status(Code::kInternal, fmt::format("worker: malformed answer to its place request: {}", e.what()));
+  }
 }
 
 Result<std::vector<std::string>> LineSplitter::feed(std::string_view bytes) {

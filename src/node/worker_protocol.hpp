@@ -1,10 +1,12 @@
 #pragma once
 // The node <-> worker protocol. The node starts one `kiln worker` process per job and talks to
 // it over two pipes, one JSON object per line:
-//   node -> worker (the worker's stdin):   {"type":"job",...} first, then {"type":"publish","ok":B}
+//   node -> worker (the worker's stdin):   {"type":"job",...} first, then {"type":"placed",...}
+//                                          as the answer to "place?" and {"type":"publish","ok":B}
 //                                          as the answer to each "publish?" request
-//   worker -> node (the worker's fd 3):    progress, input, device, strike, publish?, then
-//                                          exactly one of result / error
+//   worker -> node (the worker's fd 3):    progress, input, place? (once the ladder is planned),
+//                                          device, strike, publish?, then exactly one of
+//                                          result / error
 // Plain data and pure functions: no I/O here, so both ends and the tests share one definition.
 
 #include <cstdint>
@@ -44,11 +46,12 @@ Result<JobMessage> decode_job(const nlohmann::json& j);
 
 /// One report from the worker.
 struct Report {
-  enum class Kind { kProgress, kInput, kDevice, kStrike, kPublishRequest, kResult, kError };
+  enum class Kind { kProgress, kInput, kPlaceRequest, kDevice, kStrike, kPublishRequest, kResult, kError };
   Kind kind = Kind::kProgress;
   Progress progress;                      // kProgress
   nlohmann::json input_details;           // kInput: MediaConvert's inputDetails entry
   double input_duration_seconds = 0;      // kInput
+  DeviceDemand demand;                    // kPlaceRequest
   std::string device_backend, device_id;  // kDevice, and kStrike's key is backend:id
   int sessions = 0;                       // kDevice
   bool running = false;                   // kDevice
@@ -64,16 +67,22 @@ std::string progress_line(const Progress& p);
 std::string input_line(const nlohmann::json& details, double duration_seconds);
 std::string device_line(const Device& d, int sessions, bool running);
 std::string strike_line(const std::string& key, const std::string& reason);
+std::string place_request_line(const DeviceDemand& demand);
 std::string publish_request_line();
 std::string result_line(const nlohmann::json& output, const std::string& backend,
                         const std::vector<std::string>& fallbacks);
 std::string error_line(const Status& status);
 std::string publish_answer_line(bool ok);
+/// The node's answer to "place?": where the job goes, or why it cannot run now (kBusy).
+std::string place_answer_line(const Result<DevicePlacement>& placed);
 
 /// Parses one report line (without its newline). kInternal on anything malformed.
 Result<Report> decode_report(std::string_view line);
 /// Parses the node's answer to "publish?". kInternal on anything malformed.
 Result<bool> decode_publish_answer(std::string_view line);
+/// Parses the node's answer to "place?": the placement, or the node's refusal as a Status.
+/// kInternal on anything malformed.
+Result<DevicePlacement> decode_place_answer(std::string_view line);
 
 /// The code whose code_name() is `name`; kInternal for a name no code has.
 Code code_from_name(std::string_view name);

@@ -239,6 +239,13 @@ class Supervised {
       case Kind::kStrike:
         if (cb_.on_strike) cb_.on_strike(r.strike_key, r.reason);
         break;
+      case Kind::kPlaceRequest: {
+        Result<DevicePlacement> placed = DevicePlacement{r.demand.candidates, "", -1, "in the order offered"};
+        if (cb_.on_place) placed = cb_.on_place(r.demand);
+        else if (r.demand.candidates.empty()) placed = Status(Code::kBusy, "no device was offered");
+        (void)write_all(job_write_.get(), worker::place_answer_line(placed));
+        break;
+      }
       case Kind::kPublishRequest: {
         bool ok = !(cancel_ && cancel_->load()) && (!cb_.before_publish || cb_.before_publish());
         (void)write_all(job_write_.get(), worker::publish_answer_line(ok));

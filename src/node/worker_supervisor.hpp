@@ -40,6 +40,9 @@ struct WorkerCallbacks {
   std::function<void(const std::string& key, const std::string& reason)> on_strike;
   /// The worker asks before its atomic publish; false: it publishes nothing (kCancelled).
   std::function<bool()> before_publish;
+  /// The worker asks where its planned ladder goes (the node's ledger reserves it there); a
+  /// Status (kBusy) when nothing can take it now. Unset: the devices in the order offered.
+  std::function<Result<DevicePlacement>(const DeviceDemand&)> on_place;
 };
 
 /// A completed job: result_json() of the TranscodeResult, and what the node logs from it.

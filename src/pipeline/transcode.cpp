@@ -226,6 +226,32 @@ Result<std::vector<Candidate>> place_chain(const std::vector<Candidate>& chain,
   return placed;
 }
 
+/// Orders the chain as the node's ledger placed it: the device holding the job's place first,
+/// its fallbacks after, each bound as the ledger says. kBusy when nothing can take it now.
+Result<std::vector<Candidate>> place_with_node(const std::vector<Candidate>& chain,
+                                              const std::vector<PlannedRendition>& plan,
+                                              const TranscodeRequest& req, const MediaInfo& info) {
+  DeviceDemand demand;
+  demand.selector = req.device;
+  demand.sessions = static_cast<int>(plan.size());
+  demand.pixels_per_second = scheduler::output_pixel_rate(plan, info.video.frame_rate.value());
+  for (const auto& c : chain) demand.candidates.push_back(c.device.backend + ":" + c.device.id);
+  auto placed = req.place(demand);
+  if (!placed) return placed.status();
+  std::vector<Candidate> out;
+  for (const auto& key : placed->order)
+    for (const auto& c : chain)
+      if (c.device.backend + ":" + c.device.id == key) {
+        Candidate chosen = c;
+        chosen.bind_cpus = placed->bind_cpus;  // the whole job stays where it was placed
+        chosen.bind_numa = placed->bind_numa;
+        chosen.why = out.empty() ? placed->why : "fallback";
+        out.push_back(std::move(chosen));
+      }
+  if (out.empty()) return Status(Code::kInternal, "the node placed the job on a device it was not offered");
+  return out;
+}
+
 }  // namespace
 
 Result<TranscodeResult> transcode(const TranscodeRequest& req) {
@@ -263,7 +289,13 @@ Result<TranscodeResult> transcode(const TranscodeRequest& req) {
       log->warn("removed {} staging director{} an earlier attempt left behind", n, n == 1 ? "y" : "ies");
   scheduler::DeviceHealth local_health;
   scheduler::DeviceHealth& health = req.health ? *req.health : local_health;
-  if (req.node_config) {
+  if (req.place) {
+    auto placed = place_with_node(*chain, plan, req, info);
+    if (!placed) return placed.status();
+    chain = std::move(placed);
+    log->info("placement by the node: {} ({}): {}", chain->front().device.backend, chain->front().device.id,
+              chain->front().why);
+  } else if (req.node_config) {
     auto placed = place_chain(*chain, *req.node_config, plan, req, info, health, passed_over);
     if (!placed) return placed.status();
     chain = std::move(placed);

@@ -1,5 +1,7 @@
 #include "store/job_store.hpp"
 
+#include <algorithm>
+
 #include "store/db_impl.hpp"
 
 namespace kiln::store {
@@ -190,14 +192,19 @@ Result<bool> JobStore::acknowledge_cancel(int64_t id, int attempt) {
   });
 }
 
-Result<bool> JobStore::release(int64_t id, int attempt) {
+Result<bool> JobStore::release(int64_t id, int attempt) { return release_for_later(id, attempt, 0, ""); }
+
+Result<bool> JobStore::release_for_later(int64_t id, int attempt, double delay_seconds, const std::string& reason) {
   return db_.impl().run("release", [&](pqxx::work& tx) {
     auto r = tx.exec_params(
-        "UPDATE kiln_jobs SET state = 'available', scheduled_at = now(), lease_expires_at = NULL, "
-        "max_attempts = max_attempts + 1, progress = '{}'::jsonb "
+        "UPDATE kiln_jobs SET state = 'available', scheduled_at = now() + make_interval(secs => $3), "
+        "lease_expires_at = NULL, max_attempts = max_attempts + 1, progress = '{}'::jsonb "
         "WHERE id = $1 AND attempt = $2 AND state = 'running' AND NOT cancel_requested RETURNING queue",
-        id, attempt);
+        id, attempt, std::clamp(delay_seconds, 0.0, 3600.0));
     if (r.empty()) return false;
+    if (!reason.empty())
+      add_tx_event(tx, id, "status_update",
+                   {{"phase", "waiting"}, {"reason", reason}, {"retryInSeconds", delay_seconds}});
     tx.exec_params("SELECT pg_notify('kiln_jobs', $1)", r[0][0].c_str());
     return true;
   });

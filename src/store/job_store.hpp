@@ -66,6 +66,9 @@ class JobStore {
   /// event and the attempt not counted (max_attempts grows by one; the attempt number itself
   /// stays the fencing token). False if fenced out or if a cancel was requested meanwhile.
   Result<bool> release(int64_t id, int attempt);
+  /// As release(), due again in `delay_seconds`, with a status_update event saying `reason`:
+  /// a job no device of this node could take now (its caps were full) waits a little.
+  Result<bool> release_for_later(int64_t id, int attempt, double delay_seconds, const std::string& reason);
 
   /// Cancels a queued job at once; a running one gets cancel_requested (its node stops it).
   /// False if the job is already final or does not exist.

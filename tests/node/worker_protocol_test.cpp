@@ -132,6 +132,34 @@ TEST(WorkerProtocol, EveryReportRoundTrips) {
   EXPECT_EQ(decode_publish_answer(strip(publish_answer_line(false))).value(), false);
 }
 
+// The worker's "place?" and the node's answer: a placement, or the ledger's refusal as kBusy.
+TEST(WorkerProtocol, PlaceRequestsAndAnswersRoundTrip) {
+  DeviceDemand d;
+  d.selector = "0000:81:00.0";
+  d.sessions = 3;
+  d.pixels_per_second = 1.5e8;
+  d.candidates = {"vaapi:/dev/dri/renderD128", "software:cpu"};
+  auto r = decode_report(strip(place_request_line(d)));
+  ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+  EXPECT_EQ(r->kind, Report::Kind::kPlaceRequest);
+  EXPECT_EQ(r->demand.selector, d.selector);
+  EXPECT_EQ(r->demand.sessions, 3);
+  EXPECT_DOUBLE_EQ(r->demand.pixels_per_second, 1.5e8);
+  EXPECT_EQ(r->demand.candidates, d.candidates);
+  DevicePlacement p{{"vaapi:/dev/dri/renderD128", "software:cpu"}, "0-7", 0, "least load"};
+  auto a = decode_place_answer(strip(place_answer_line(p)));
+  ASSERT_TRUE(a.is_ok());
+  EXPECT_EQ(a->order, p.order);
+  EXPECT_EQ(a->bind_cpus, "0-7");
+  EXPECT_EQ(a->bind_numa, 0);
+  auto busy = decode_place_answer(strip(place_answer_line(Status(Code::kBusy, "2 of 2 encoder sessions"))));
+  ASSERT_FALSE(busy.is_ok());
+  EXPECT_EQ(busy.status().code(), Code::kBusy);
+  EXPECT_EQ(busy.status().message(), "2 of 2 encoder sessions");
+  EXPECT_FALSE(decode_report(R"({"type":"place?","selector":"","codec":"h264","sessions":-1,"pixelsPerSecond":1,"candidates":[]})").is_ok());
+  EXPECT_FALSE(decode_place_answer(R"({"type":"placed","ok":true,"order":[],"bindCpus":"","bindNuma":-1,"why":""})").is_ok());
+}
+
 TEST(WorkerProtocol, GarbageIsAnErrorNotACrash) {
   for (const char* bad : {"", "nonsense", "[1,2]", R"({"type":"progress"})", R"({"type":"launch"})",
                           R"({"type":"device","backend":"x","id":"y","sessions":"two","running":true})"})

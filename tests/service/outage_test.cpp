@@ -123,7 +123,7 @@ class Outage : public ::testing::Test {
   int start_node(const std::string& name, int max_jobs, double lease, const std::string& extra = "") {
     fs::path cfg = tmp_ / (name + ".toml");
     std::ofstream(cfg) << test_locations(tmp_.path()) << "[database]\nurl = \"" << url_ << "\"\n[node]\nname = \"" << name << "\"\nmax_jobs = "
-                       << max_jobs << "\nlease_seconds = " << lease << "\nheartbeat_seconds = 0.5\n"
+                       << max_jobs << "\nsoftware_slots = " << max_jobs << "\nlease_seconds = " << lease << "\nheartbeat_seconds = 0.5\n"
                        << "retry_base_seconds = 1\n" << extra;
     fs::path logs = tmp_ / name;
     fs::create_directories(logs);

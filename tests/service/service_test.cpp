@@ -103,7 +103,8 @@ class Cluster : public ::testing::Test {
     fs::path cfg = tmp_ / (name + ".toml");
     std::string metrics = metrics_port ? "metrics_listen = \"127.0.0.1:" + std::to_string(metrics_port) + "\"\n" : "";
     write_file(cfg, test_locations(tmp_.path()) + "[database]\nurl = \"" + url_ + "\"\n[node]\nname = \"" + name + "\"\nmax_jobs = " +
-                        std::to_string(max_jobs) + "\nlease_seconds = 3\nheartbeat_seconds = 0.5\n"
+                        std::to_string(max_jobs) + "\nsoftware_slots = " + std::to_string(max_jobs) +
+                        "\nlease_seconds = 3\nheartbeat_seconds = 0.5\n"
                         "retry_base_seconds = 1\ndrain_seconds = 30\n" + metrics);
     fs::path logs = tmp_ / name;
     fs::create_directories(logs);

@@ -134,11 +134,13 @@ class Workers : public ::testing::Test {
   }
 
   /// A node with `extra` lines in its [node] table; returns its pid once ready.
-  int start_node(const std::string& name, int max_jobs, const std::string& extra = "") {
+  /// `software_slots` < 0: as many as `max_jobs` (the tests run software jobs side by side).
+  int start_node(const std::string& name, int max_jobs, const std::string& extra = "", int software_slots = -1) {
     fs::path cfg = tmp_ / (name + ".toml");
     std::ofstream(cfg) << test_locations(tmp_.path()) << "[database]\nurl = \"" << (node_url_.empty() ? url_ : node_url_)
                        << "\"\n[node]\nname = \"" << name << "\"\nmax_jobs = "
-                       << max_jobs << "\nlease_seconds = 3\nheartbeat_seconds = 0.5\nretry_base_seconds = 1\n"
+                       << max_jobs << "\nsoftware_slots = " << (software_slots < 0 ? max_jobs : software_slots)
+                       << "\nlease_seconds = 3\nheartbeat_seconds = 0.5\nretry_base_seconds = 1\n"
                        << "drain_seconds = 30\n" << extra;
     fs::path logs = tmp_ / name;
     fs::create_directories(logs);
@@ -323,6 +325,42 @@ TEST_F(Workers, ANodeOnTheNodeRoleRunsAJobAndCannotTouchTokens) {
   wait_exit(pid);
   pids_.erase(std::remove(pids_.begin(), pids_.end(), pid), pids_.end());
   admin("DROP ROLE IF EXISTS " + role);  // a member of kiln_node, owning nothing
+}
+
+}  // namespace
+}  // namespace kiln::test
+
+namespace kiln::test {
+namespace {
+
+// software_slots = 1 on a node with three job slots: the ledger never lets a second software
+// job start (sampled from kiln_device_jobs while they run); the others wait their turn (not
+// claimed, or handed back without an error) and every job completes once, with no error.
+TEST_F(Workers, SoftwareSlotsHoldAndTheJobsWaitTheirTurn) {
+  int metrics_port = free_port();
+  start_node("n1", 3, "metrics_listen = \"127.0.0.1:" + std::to_string(metrics_port) + "\"\n", 1);
+  std::vector<int64_t> ids;
+  for (int i = 0; i < 3; ++i) ids.push_back(submit(media("480p.mp4"), tmp_ / ("turn" + std::to_string(i))));
+  const std::string sample = "kiln_device_jobs{device=\"software:cpu\"} ";
+  int most = 0, samples = 0;
+  ASSERT_TRUE(eventually([&] {
+    std::string m = metrics(metrics_port);
+    auto at = m.find(sample);
+    if (at != std::string::npos) {
+      most = std::max(most, std::atoi(m.c_str() + at + sample.size()));
+      ++samples;
+    }
+    for (auto id : ids)
+      if (!state_is(id, "completed")) return false;
+    return true;
+  }, 120s)) << job(ids[0]).dump(2);
+  EXPECT_GT(samples, 5);
+  EXPECT_EQ(most, 1) << "software jobs at once, at most";
+  for (auto id : ids) {
+    auto j = job(id);
+    EXPECT_TRUE(j["errors"].empty()) << j.dump(2);
+  }
+  EXPECT_NE(metrics(metrics_port).find(sample + "0"), std::string::npos) << "every place given back";
 }
 
 }  // namespace
