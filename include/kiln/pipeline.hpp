@@ -128,6 +128,11 @@ struct TranscodeResult {
   bool accelerated = false;
   std::string variant;              // the recipe: "zero-copy: ...", "hybrid: ...", "software"
   std::string acceleration_reason;  // why not accelerated, when not
+  // Where each stage really ran: "cpu", or the device ("vaapi 0000:03:00.0"; scale "none" when
+  // every rendition is at the source's size); and the encoder.
+  // accelerated is true only when the video encode ran on the device.
+  std::string decode_ran_on = "cpu", scale_ran_on = "cpu", encode_ran_on = "cpu";
+  std::string encoder;
   std::vector<std::string> fallbacks;  // each device the job left, and why
   int64_t job_id = 0;                  // the queued job's id and attempt (result.json marker)
   int job_attempt = 0;

@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
@@ -47,7 +48,28 @@ constexpr double kCascadeRatio = 1.49;
 /// Per-stage wall time, accumulated by every pipeline thread.
 struct StageClocks {
   std::atomic<int64_t> decode{0}, scale{0}, encode{0}, package{0};
+  // Where the work really ran, as the frames and filters say (for the result's report).
+  std::atomic<int64_t> device_decoded_frames{0};
+  std::atomic<int> device_scalers{0}, cpu_scalers{0};
 };
+
+/// Scalers that run on a device (the recipes' scale_filter names them), for the report of
+/// where each stage ran. hwupload/hwdownload only move frames.
+constexpr std::array<std::string_view, 6> kDeviceScalers = {"scale_vaapi", "vpp_qsv", "scale_qsv",
+                                                            "scale_cuda", "scale_npp", "scale_vulkan"};
+
+/// Whether a filter chain ("hwupload,scale_vulkan=w=1280:h=720,hwdownload") scales on a device.
+bool chain_on_device(const std::string& chain) {
+  size_t at = 0;
+  while (at < chain.size()) {
+    size_t end = chain.find(',', at);
+    if (end == std::string::npos) end = chain.size();
+    std::string_view name(chain.data() + at, std::min(chain.find('=', at), end) - at);
+    if (std::find(kDeviceScalers.begin(), kDeviceScalers.end(), name) != kDeviceScalers.end()) return true;
+    at = end + 1;
+  }
+  return false;
+}
 
 /// Adds the time from construction to destruction to one stage's clock.
 class StageTimer {
@@ -166,12 +188,12 @@ class RenditionWorker {
 
   Status rebuild_chain(const AVFrame* frame) {
     KILN_RETURN_IF_ERROR(flush_chain());
-    auto chain = media::FilterChain::create(
-        media::FrameParams::of(frame, ctx_.time_base, ctx_.frame_rate),
-        ctx_.config->recipe.scale_filter(ScaleRequest{r_.plan.width, r_.plan.height, r_.has_parent,
-                                                      frame->hw_frames_ctx != nullptr}),
-        1, ctx_.config->recipe.hw_device.get());
+    const std::string desc = ctx_.config->recipe.scale_filter(
+        ScaleRequest{r_.plan.width, r_.plan.height, r_.has_parent, frame->hw_frames_ctx != nullptr});
+    auto chain = media::FilterChain::create(media::FrameParams::of(frame, ctx_.time_base, ctx_.frame_rate), desc,
+                                            1, ctx_.config->recipe.hw_device.get());
     if (!chain) return chain.status();
+    ++(chain_on_device(desc) ? ctx_.clocks->device_scalers : ctx_.clocks->cpu_scalers);
     chain_.emplace(std::move(chain).value());
     out_time_base_ = chain_->output_time_base();
     return Status::ok();
@@ -533,6 +555,7 @@ class Decoder {
     f->pts = pts;
     KILN_RETURN_IF_ERROR(check_limits_mid_stream(f, pts));
     ++frames_;
+    if (f->hw_frames_ctx) ++clocks_->device_decoded_frames;
     if (pre_desc_.empty()) return distribute(f);
     if (!pre_ || !pre_->input().same_picture(f)) {
       if (pre_) {
@@ -748,6 +771,9 @@ Result<RunnerOutput> run_ladder(const RunnerConfig& config) {
   }
   auto secs = [](const std::atomic<int64_t>& ns) { return ns.load() / 1e9; };
   out.stages = {secs(clocks.decode), secs(clocks.scale), secs(clocks.encode), secs(clocks.package)};
+  out.device_decoded_frames = clocks.device_decoded_frames.load();
+  out.device_scalers = clocks.device_scalers.load();
+  out.cpu_scalers = clocks.cpu_scalers.load();
   out.frames = decoder.frames();
   out.corrupt_packets = decoder.corrupt();
   out.dropped_frames = decoder.dropped();

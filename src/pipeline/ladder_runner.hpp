@@ -43,6 +43,9 @@ struct RunnerOutput {
   int dropped_frames = 0;         // frames with timestamps that went backwards
   std::vector<std::string> warnings;
   StageSeconds stages;
+  int64_t device_decoded_frames = 0;  // frames the decoder gave as device frames (hw decode)
+  int device_scalers = 0;             // rendition filter chains that ran on the device
+  int cpu_scalers = 0;                // ... and in system memory
 };
 
 /// Runs the whole ladder. Fails with the first error any thread met, or kCancelled.

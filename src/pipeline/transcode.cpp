@@ -7,6 +7,10 @@
 #include <filesystem>
 #include <optional>
 
+extern "C" {
+#include <libavcodec/avcodec.h>
+}
+
 #include "kiln/backend.hpp"
 #include "kiln/pipeline.hpp"
 #include "log.hpp"
@@ -45,12 +49,27 @@ TranscodeResult describe(const media::ProbedInput& input, const pipeline::Runner
   r.dash_manifest = (fs::path(final_dir) / package::kDashManifest).string();
   r.backend = recipe.backend;
   r.device = recipe.device.id;
-  r.accelerated = recipe.accelerated;
   r.variant = recipe.variant;
+  r.encoder = recipe.encoder;
+  // Where each stage ran, from what happened (device frames out of the decoder, device
+  // scalers, a hardware encoder), not from the recipe's intent.
+  const std::string on_device = fmt::format("{} {}", recipe.backend,
+                                            recipe.device.pci_address.empty() ? recipe.device.id
+                                                                              : recipe.device.pci_address);
+  const AVCodec* enc = avcodec_find_encoder_by_name(recipe.encoder.c_str());
+  const bool hw_encoder = enc && (enc->capabilities & AV_CODEC_CAP_HARDWARE);
+  if (run.device_decoded_frames > 0) r.decode_ran_on = on_device;
+  if (run.device_scalers > 0) r.scale_ran_on = run.cpu_scalers > 0 ? on_device + " and cpu" : on_device;
+  else if (run.cpu_scalers == 0) r.scale_ran_on = "none";  // every rendition at the source's size
+  if (hw_encoder) r.encode_ran_on = on_device;
+  r.accelerated = hw_encoder && !recipe.device.cpu_emulated;
   if (recipe.device.cpu_emulated)
     r.acceleration_reason = fmt::format("{} device {} ({}) is emulated on the CPU", recipe.backend,
                                         recipe.device.id, recipe.device.model);
-  else if (!recipe.accelerated)
+  else if (!r.accelerated && (r.decode_ran_on != "cpu" || r.scale_ran_on != "cpu"))
+    r.acceleration_reason = fmt::format("the video was encoded by {} on the CPU (decoded on {}, scaled on {})",
+                                        recipe.encoder, r.decode_ran_on, r.scale_ran_on);
+  else if (!r.accelerated)
     r.acceleration_reason = passed_over.empty()
                                 ? fmt::format("{} backend requested", recipe.backend)
                                 : fmt::format("{}", fmt::join(passed_over, "; "));

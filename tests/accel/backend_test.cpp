@@ -42,6 +42,11 @@ TEST(Vulkan, LadderOnLavapipePassesTheLadderChecks) {
   EXPECT_EQ(d["device"], "0");
   EXPECT_EQ(d["accelerationStatus"], "NOT_ACCELERATED");  // lavapipe is the CPU
   EXPECT_NE(d["accelerationReason"].get<std::string>().find("emulated on the CPU"), std::string::npos);
+  // The recipe's scale_vulkan really scaled; decode and encode were the CPU's.
+  EXPECT_EQ(d["stages"]["scale"]["ranOn"], "vulkan 0") << d["stages"];
+  EXPECT_EQ(d["stages"]["decode"]["ranOn"], "cpu");
+  EXPECT_EQ(d["stages"]["encode"]["ranOn"], "cpu");
+  EXPECT_EQ(d["stages"]["encode"]["encoder"], "libx264");
   check_ladder(tmp / "out", k1080);
 }
 

@@ -65,6 +65,15 @@ TEST_F(FakeVaapi, LadderRunsThroughScaleVaapi) {
   EXPECT_EQ(d["backend"], "vaapi");
   EXPECT_EQ(d["device"], node_);
   EXPECT_EQ(d["recipe"], "hybrid: software decode, upload, scale_vaapi, libx264");
+  // Scaled on the device, encoded by libx264: that is not an accelerated job, and the report
+  // says where each stage ran.
+  EXPECT_EQ(d["accelerationStatus"], "NOT_ACCELERATED") << d.dump(2);
+  EXPECT_NE(d["accelerationReason"].get<std::string>().find("encoded by libx264 on the CPU"), std::string::npos)
+      << d["accelerationReason"];
+  EXPECT_EQ(d["stages"]["decode"]["ranOn"], "cpu");
+  EXPECT_EQ(d["stages"]["scale"]["ranOn"].get<std::string>().rfind("vaapi ", 0), 0u) << d["stages"];
+  EXPECT_EQ(d["stages"]["encode"]["ranOn"], "cpu");
+  EXPECT_EQ(d["stages"]["encode"]["encoder"], "libx264");
   check_ladder(tmp_ / "out", {{{"720p", 1280, 720}, {"480p", 854, 480}}, true, 6.0, 1 / 30.0});
 }
 
