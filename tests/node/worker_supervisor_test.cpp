@@ -150,7 +150,7 @@ TEST(WorkerSupervisor, MemoryPastTheLimitKillsTheWorker) {
                       sh("read job; s=xxxxxxxxxxxxxxxx; while :; do s=\"$s$s\"; done"));
   ASSERT_FALSE(r.is_ok());
   EXPECT_EQ(r.status().code(), Code::kInternal);
-  const std::string& m = r.status().message();
+  const std::string m = r.status().message();  // status() returns a copy: keep the string
   EXPECT_NE(m.find("memory limit of 64 MiB (worker_memory_mb)"), std::string::npos) << m;
 }
 
