@@ -48,12 +48,21 @@ bool retryable(Code code) {
   }
 }
 
-nlohmann::json devices_json(const std::vector<Device>& devices) {
+/// The node's devices as /v1/devices shows them: what each is, and the ledger's live numbers.
+nlohmann::json devices_json(const std::vector<scheduler::Slot>& slots) {
   nlohmann::json out = nlohmann::json::array();
-  for (const auto& d : devices)
+  for (const auto& s : slots) {
+    const Device& d = s.device;
     out.push_back({{"backend", d.backend}, {"id", d.id}, {"pciAddress", d.pci_address}, {"model", d.model},
                    {"numaNode", d.numa_node}, {"usable", d.usable}, {"health", d.health},
-                   {"sessionLimit", d.session_limit}});
+                   {"enabled", s.enabled}, {"sessionLimit", d.session_limit}, {"maxSessions", s.max_sessions},
+                   {"maxJobs", s.max_jobs}, {"jobs", s.jobs}, {"sessions", s.sessions},
+                   {"load", s.load}, {"capacity", s.capacity},
+                   // Not measured on this node (kiln bench does not write capacities yet): the
+                   // configured figure, or the built-in estimate.
+                   {"capacitySource", s.rule && s.rule->capacity > 0 ? "configured" : "estimate"},
+                   {"loadRatio", s.load / std::max(s.capacity, 1.0)}});
+  }
   return out;
 }
 
@@ -82,7 +91,7 @@ class Node {
       DbLink db(config_.database_url, db_state_, backoff_for_lease(config_.lease_seconds));
       for (;;) {
         if (stop_.load()) return 0;
-        Status st = db.run([&](store::Db& d) { return store::NodeStore(d).register_node(name(), devices_json(*devices()), max_jobs_); });
+        Status st = db.run([&](store::Db& d) { return store::NodeStore(d).register_node(name(), devices_json(ledger_.snapshot()), max_jobs_); });
         if (st.is_ok()) break;
         if (db.get()) return fail_start(st);  // reached the database, and it refused
         std::this_thread::sleep_for(std::max(db.retry_in(), std::chrono::milliseconds(100)));
@@ -97,7 +106,8 @@ class Node {
     sd_notify(0, "READY=1\nSTATUS=ready=true: database reachable");
     if (on_ready) on_ready();
     ProgressReporter reporter(config_, name(), jobs_, db_state_,
-                              {[this] { return stop_.load(); }, [this](store::Db* db) { each_beat(db); }});
+                              {[this] { return stop_.load(); }, [this](store::Db* db) { each_beat(db); },
+                               [this] { return devices_json(ledger_.snapshot()); }});
     std::thread beat([&reporter] { reporter.run(); });
     ClaimLoop claims(config_, name(), max_jobs_, jobs_, db_state_,
                      {[this](const Claim& c, Clock::time_point at) { start_job(c, at); },
@@ -415,7 +425,7 @@ class Node {
       devices_unregistered_ = true;
     }
     if (devices_unregistered_ && db)
-      devices_unregistered_ = !store::NodeStore(*db).register_node(name(), devices_json(*devices()), max_jobs_).is_ok();
+      devices_unregistered_ = !store::NodeStore(*db).register_node(name(), devices_json(ledger_.snapshot()), max_jobs_).is_ok();
   }
 
   bool recheck_quarantined_periodically() {

@@ -40,7 +40,11 @@ void ProgressReporter::run() {
 
 void ProgressReporter::beat() {
   const bool draining = hooks_.draining && hooks_.draining();
-  (void)link_.run([&](store::Db& db) { return store::NodeStore(db).node_heartbeat(name_, draining ? "draining" : "up"); });
+  const char* state = draining ? "draining" : "up";
+  (void)link_.run([&](store::Db& db) {
+    return hooks_.devices ? store::NodeStore(db).node_heartbeat(name_, state, hooks_.devices())
+                          : store::NodeStore(db).node_heartbeat(name_, state);
+  });
   double fps_total = 0;
   for (auto& j : jobs_.snapshot()) beat_job(*j, &fps_total);
   fps_gauge().set(fps_total);

@@ -22,6 +22,7 @@ class ProgressReporter {
   struct Hooks {
     std::function<bool()> draining;            // the node's state: draining or up
     std::function<void(store::Db*)> each_beat; // hotplug, quarantine rechecks; nullptr db while down
+    std::function<nlohmann::json()> devices;   // the live device list sent with each beat (optional)
   };
   ProgressReporter(const NodeConfig& config, std::string node_name, JobTable& jobs, DatabaseState& state,
                    Hooks hooks);

@@ -23,6 +23,14 @@ Status NodeStore::node_heartbeat(const std::string& name, const std::string& sta
   }).status();
 }
 
+Status NodeStore::node_heartbeat(const std::string& name, const std::string& state, const nlohmann::json& devices) {
+  return db_.impl().run("node_heartbeat", [&](pqxx::work& tx) {
+    tx.exec_params("UPDATE kiln_nodes SET heartbeat_at = now(), state = $2, devices = $3::jsonb WHERE name = $1", name,
+                   state, devices.dump());
+    return 0;
+  }).status();
+}
+
 Result<std::vector<std::string>> NodeStore::mark_lost_nodes(double timeout_seconds) {
   return db_.impl().run("mark_lost_nodes", [&](pqxx::work& tx) {
     auto r = tx.exec_params("UPDATE kiln_nodes SET state = 'lost' WHERE state NOT IN ('lost', 'stopped') AND "

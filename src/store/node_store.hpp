@@ -20,6 +20,8 @@ class NodeStore {
   Status register_node(const std::string& name, const nlohmann::json& devices, int capacity);
   /// The node's own heartbeat with its state (up, draining, stopped).
   Status node_heartbeat(const std::string& name, const std::string& state);
+  /// As node_heartbeat, with the node's live device list (its ledger: jobs, sessions, load).
+  Status node_heartbeat(const std::string& name, const std::string& state, const nlohmann::json& devices);
   /// Nodes whose heartbeat is older than `timeout_seconds` become lost (node_lost event). A
   /// node that stopped on purpose ('stopped') is never lost.
   Result<std::vector<std::string>> mark_lost_nodes(double timeout_seconds);

@@ -342,7 +342,8 @@ TEST_F(Workers, SoftwareSlotsHoldAndTheJobsWaitTheirTurn) {
   std::vector<int64_t> ids;
   for (int i = 0; i < 3; ++i) ids.push_back(submit(media("480p.mp4"), tmp_ / ("turn" + std::to_string(i))));
   const std::string sample = "kiln_device_jobs{device=\"software:cpu\"} ";
-  int most = 0, samples = 0;
+  int most = 0, samples = 0, api_most = 0;
+  nlohmann::json software;  // the node's software device as /v1/devices last showed it
   ASSERT_TRUE(eventually([&] {
     std::string m = metrics(metrics_port);
     auto at = m.find(sample);
@@ -350,12 +351,25 @@ TEST_F(Workers, SoftwareSlotsHoldAndTheJobsWaitTheirTurn) {
       most = std::max(most, std::atoi(m.c_str() + at + sample.size()));
       ++samples;
     }
+    if (auto r = client().Get("/v1/devices", auth()); r && r->status == 200) {
+      const auto listed = nlohmann::json::parse(r->body);  // kept: the loop reads into it
+      for (const auto& d : listed["devices"])
+        if (d["backend"] == "software") {
+          software = d;
+          api_most = std::max(api_most, d.value("jobs", 0));
+        }
+    }
     for (auto id : ids)
       if (!state_is(id, "completed")) return false;
     return true;
   }, 120s)) << job(ids[0]).dump(2);
   EXPECT_GT(samples, 5);
   EXPECT_EQ(most, 1) << "software jobs at once, at most";
+  // The API shows the same ledger, heartbeat by heartbeat, and says the capacity is a guess.
+  EXPECT_LE(api_most, 1) << software.dump();
+  EXPECT_EQ(software["maxJobs"], 1) << software.dump();
+  EXPECT_EQ(software["capacitySource"], "estimate") << software.dump();
+  EXPECT_TRUE(software.contains("loadRatio")) << software.dump();
   for (auto id : ids) {
     auto j = job(id);
     EXPECT_TRUE(j["errors"].empty()) << j.dump(2);
