@@ -226,7 +226,8 @@ TEST_F(Workers, ACrashingWorkerFailsItsAttemptWhileAnotherJobOnTheNodeCompletes)
 }
 
 TEST_F(Workers, AWorkerKilledFromOutsideFailsItsAttemptAndTheJobIsRetried) {
-  int node = start_node("n1", 2);
+  int metrics_port = free_port();
+  int node = start_node("n1", 2, "metrics_listen = \"127.0.0.1:" + std::to_string(metrics_port) + "\"\n");
   int64_t victim = submit(media("long.mp4"), tmp_ / "victim");
   int64_t other = submit(media("480p.mp4"), tmp_ / "other");
   // The short job completes in its own worker; the long one's worker is then the only one left.
@@ -237,7 +238,11 @@ TEST_F(Workers, AWorkerKilledFromOutsideFailsItsAttemptAndTheJobIsRetried) {
     return state_is(victim, "running") && pids.size() == 1;
   }, 60s)) << job(victim).dump(2);
   int killed = pids[0];
+  const std::string placed = "kiln_device_jobs{device=\"software:cpu\"} ";
+  ASSERT_NE(metrics(metrics_port).find(placed + "1"), std::string::npos) << metrics(metrics_port);
   ASSERT_EQ(kill(killed, SIGKILL), 0);
+  // Its place in the ledger is given back at once (the retry waits out its backoff first).
+  EXPECT_TRUE(eventually([&] { return metrics(metrics_port).find(placed + "0") != std::string::npos; }, 10s));
   ASSERT_TRUE(eventually([&] { return state_is(victim, "completed"); }, 180s)) << job(victim).dump(2);
   auto j = job(victim);
   EXPECT_EQ(j["attempt"], 2);
