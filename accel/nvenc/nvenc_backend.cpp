@@ -40,7 +40,7 @@ std::vector<Device> planned(const Topology& topology) {
     Device d = device_from_gpu(g, "nvenc", g.pci_address);
     d.description = d.model.empty() ? "NVIDIA GPU" : d.model;
     d.encode_codecs = {"h264"};
-    d.session_limit = nvenc_session_limit(d.model);
+    d.session_limit = 0;  // not known from a file: max_sessions in node.toml, else the driver's "busy"
     d.health = planned_health(topology);
     out.push_back(std::move(d));
   }
@@ -64,8 +64,11 @@ std::vector<Device> probe(const Topology& topology) {
     d.cuda_index = c.ordinal;
     d.description = fmt::format("{} ({} GiB)", c.name, c.memory_bytes >> 30);
     d.decode_codecs = decoders;
-    d.session_limit = nvenc_session_limit(c.name);
+    // Not guessed from the model's name: max_sessions in node.toml caps it; without one, a
+    // session the driver refuses ("out of memory") is busy and the job goes elsewhere.
+    d.session_limit = 0;
     if (c.nvenc) d.encode_codecs = {"h264"};
+    if (c.nvenc_busy) d.health = "ok (every NVENC session was in use when probed)";
     else d.health = fmt::format("ok ({}: hybrid recipe, NVDEC + scale_cuda, libx264 encodes)", c.nvenc_error);
     out.push_back(std::move(d));
   }

@@ -43,7 +43,10 @@ std::string lower(std::string s) {
   return s;
 }
 
-/// Opens (and closes) a tiny h264_nvenc session on GPU `ordinal`.
+constexpr const char* kBusyAnswer = "every NVENC session was in use at probe time (busy)";
+
+/// Opens (and closes) a tiny h264_nvenc session on GPU `ordinal`: "" if it opened,
+/// kBusyAnswer if the driver refused for its session cap, else why there is no NVENC.
 std::string try_nvenc(int ordinal) {
   const AVCodec* codec = avcodec_find_encoder_by_name("h264_nvenc");
   if (!codec) return "this FFmpeg has no h264_nvenc";
@@ -55,11 +58,14 @@ std::string try_nvenc(int ordinal) {
   ctx->time_base = {1, 30};
   av_opt_set_int(ctx->priv_data, "gpu", ordinal, 0);
   int ret = avcodec_open2(ctx.get(), codec, nullptr);
-  if (ret >= 0) return "";
+  switch (classify_nvenc_open(ret)) {
+    case NvencAnswer::kPresent: return "";
+    case NvencAnswer::kBusy: return kBusyAnswer;
+    case NvencAnswer::kAbsent: break;
+  }
   std::array<char, AV_ERROR_MAX_STRING_SIZE> err{};
   av_strerror(ret, err.data(), err.size());
-  return ret == AVERROR(ENOMEM) ? "NVENC session limit reached (busy)"
-                                : fmt::format("no NVENC on this GPU ({})", err.data());
+  return fmt::format("no NVENC on this GPU ({})", err.data());
 }
 
 }  // namespace
@@ -99,7 +105,10 @@ CudaProbe probe_cuda() {
     if (bus(buf.data(), static_cast<int>(buf.size()), dev) == 0) g.pci_address = lower(buf.data());
     if (mem) mem(&g.memory_bytes, dev);
     g.nvenc_error = try_nvenc(i);
-    g.nvenc = g.nvenc_error.empty();
+    g.nvenc_busy = g.nvenc_error == kBusyAnswer;
+    g.nvenc = g.nvenc_error.empty() || g.nvenc_busy;  // busy: it has NVENC, others use it now
+    if (g.nvenc_busy)
+      logger("nvenc")->warn("CUDA {} ({}): {}; listed with NVENC all the same", i, g.pci_address, kBusyAnswer);
     logger("nvenc")->debug("CUDA {}: {} at {}, NVENC {}", i, g.name, g.pci_address,
                            g.nvenc ? "yes" : g.nvenc_error);
     p.gpus.push_back(std::move(g));
@@ -107,9 +116,10 @@ CudaProbe probe_cuda() {
   return p;
 }
 
-int nvenc_session_limit(const std::string& model) {
-  // NVIDIA's driver caps concurrent NVENC sessions on GeForce cards (8 since driver 551).
-  return model.find("GeForce") != std::string::npos ? 8 : 0;
+NvencAnswer classify_nvenc_open(int averror) {
+  if (averror >= 0) return NvencAnswer::kPresent;
+  if (averror == AVERROR(ENOMEM)) return NvencAnswer::kBusy;
+  return NvencAnswer::kAbsent;
 }
 
 }  // namespace kiln::nvenc

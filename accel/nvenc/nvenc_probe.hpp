@@ -12,7 +12,8 @@ struct CudaGpu {
   std::string pci_address;    // lower-case, "0000:ca:00.0"
   std::string name;
   size_t memory_bytes = 0;
-  bool nvenc = false;         // an h264_nvenc session opened on it
+  bool nvenc = false;         // an h264_nvenc session opened on it, or the driver said busy
+  bool nvenc_busy = false;    // the test session was refused for the session cap: it has NVENC
   std::string nvenc_error;    // why not, when !nvenc
 };
 
@@ -24,8 +25,10 @@ struct CudaProbe {
 
 CudaProbe probe_cuda();
 
-/// NVENC sessions a GPU allows at once: consumer GeForce cards are capped by the driver,
-/// professional and data-center cards are not (0 = no cap).
-int nvenc_session_limit(const std::string& model);
+/// What the driver's answer to opening a test h264_nvenc session (avcodec_open2's return)
+/// says about the GPU. NVENC answers a session over its cap with "out of memory" (ENOMEM):
+/// the GPU has NVENC and is busy, which must never read as "no NVENC".
+enum class NvencAnswer { kPresent, kBusy, kAbsent };
+NvencAnswer classify_nvenc_open(int averror);
 
 }  // namespace kiln::nvenc
