@@ -22,6 +22,7 @@
 #include "node/hotplug.hpp"
 #include "node/metrics_server.hpp"
 #include "node/progress_reporter.hpp"
+#include "node/rediscovery.hpp"
 #include "node/running_job.hpp"
 #include "node/worker_supervisor.hpp"
 #include "pipeline/result_json.hpp"
@@ -412,20 +413,13 @@ class Node {
     (void)recheck_quarantined_periodically();
   }
 
-  /// A DRM device came, went or changed: discovery again, and the new list registered.
+  /// A DRM device came, went or changed: the Rediscovery part runs discovery again and
+  /// registers the new list (see rediscovery.hpp).
   void rediscover_on_hotplug(store::Db* db) {
-    std::string what;
-    if (hotplug_.changed(&what)) {
-      auto topology = load_topology("");
-      if (!topology) return;
-      auto found = std::make_shared<const std::vector<Device>>(discover_devices(*topology));
-      logger("node")->warn("hotplug ({}): rediscovered {} device(s)", what, found->size());
-      set_devices(found);
-      ledger_.set_slots(scheduler::make_slots(*found, config_));
-      devices_unregistered_ = true;
-    }
-    if (devices_unregistered_ && db)
-      devices_unregistered_ = !store::NodeStore(*db).register_node(name(), devices_json(ledger_.snapshot()), max_jobs_).is_ok();
+    std::function<Status()> register_now = [&] {
+      return store::NodeStore(*db).register_node(name(), devices_json(ledger_.snapshot()), max_jobs_);
+    };
+    rediscovery_.round(db ? &register_now : nullptr);
   }
 
   bool recheck_quarantined_periodically() {
@@ -459,7 +453,16 @@ class Node {
   std::mutex devices_mu_;
   std::shared_ptr<const std::vector<Device>> devices_;
   HotplugMonitor hotplug_;
-  bool devices_unregistered_ = false;  // heartbeat thread only
+  Rediscovery rediscovery_{{[this](std::string* what) { return hotplug_.changed(what); },
+                            []() -> Result<std::vector<Device>> {
+                              auto topology = load_topology("");
+                              if (!topology) return topology.status();
+                              return discover_devices(*topology);
+                            },
+                            [this](std::shared_ptr<const std::vector<Device>> found) {
+                              ledger_.set_slots(scheduler::make_slots(*found, config_));
+                              set_devices(std::move(found));
+                            }}};  // heartbeat thread only
   int max_jobs_ = 1;
   JobTable jobs_;
   scheduler::DeviceHealth health_{scheduler::DeviceHealth::Policy{config_.strikes,
