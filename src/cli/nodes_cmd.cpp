@@ -1,10 +1,13 @@
-// kiln nodes [rm NAME]: the registered nodes, read and pruned in the database (like kiln token).
+// kiln nodes [--devices] [rm NAME]: the registered nodes, read and pruned in the database (like
+// kiln token); --devices shows each running node's device ledger as of its last heartbeat.
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
 #include <cstdio>
 #include <cstdlib>
+
+#include <nlohmann/json.hpp>
 
 #include "cli/commands.hpp"
 #include "log.hpp"
@@ -16,13 +19,15 @@ namespace kiln::cli {
 std::function<int()> add_nodes(CLI::App& app) {
   struct Options {
     std::string database, name;
-    bool force = false, json = false;
+    bool force = false, json = false, devices = false;
     CLI::App* rm = nullptr;
   };
   auto o = std::make_shared<Options>();
   CLI::App* nodes = app.add_subcommand("nodes", "List registered nodes, or remove one: kiln nodes rm NAME");
   nodes->add_option("--database", o->database, "PostgreSQL URL (default: $KILN_DATABASE_URL)");
   nodes->add_flag("--json", o->json, "print JSON");
+  nodes->add_flag("--devices", o->devices,
+                  "each node's devices with its live ledger (jobs, encoder sessions, load), as of its last heartbeat");
   o->rm = nodes->add_subcommand("rm", "Remove a node's record (a node that is stopped or lost).");
   o->rm->add_option("name", o->name, "the node's name")->required();
   o->rm->add_flag("--force", o->force, "remove it even if it is up or draining");
@@ -61,6 +66,21 @@ std::function<int()> add_nodes(CLI::App& app) {
     }
     if (o->json) {
       std::puts(list->dump(2).c_str());
+      return 0;
+    }
+    if (o->devices) {
+      std::printf("%-16s %-8s %-20s %-7s %-9s %-6s %-10s %s\n", "NODE", "BACKEND", "DEVICE", "JOBS", "SESSIONS",
+                  "LOAD", "CAPACITY", "");
+      auto cap = [](const nlohmann::json& d, const char* used, const char* max) {
+        int m = d.value(max, 0);
+        return m > 0 ? fmt::format("{}/{}", d.value(used, 0), m) : fmt::format("{}", d.value(used, 0));
+      };
+      for (const auto& n : *list)
+        for (const auto& d : n["devices"])
+          std::printf("%-16s %-8s %-20s %-7s %-9s %-6s %-10s %s\n", n["name"].get<std::string>().c_str(),
+                      d.value("backend", "").c_str(), d.value("id", "").c_str(), cap(d, "jobs", "maxJobs").c_str(),
+                      cap(d, "sessions", "maxSessions").c_str(), fmt::format("{:.2f}", d.value("loadRatio", 0.0)).c_str(),
+                      fmt::format("{:.3g}", d.value("capacity", 0.0)).c_str(), d.value("capacitySource", "").c_str());
       return 0;
     }
     for (const auto& n : *list)

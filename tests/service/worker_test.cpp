@@ -380,6 +380,13 @@ TEST_F(Workers, SoftwareSlotsHoldAndTheJobsWaitTheirTurn) {
     EXPECT_TRUE(j["errors"].empty()) << j.dump(2);
   }
   EXPECT_NE(metrics(metrics_port).find(sample + "0"), std::string::npos) << "every place given back";
+  // kiln nodes --devices prints the same ledger from the database, as an operator reads it.
+  RunResult listed;
+  EXPECT_TRUE(eventually([&] {
+    listed = run_kiln({"nodes", "--devices", "--database", url_});
+    return listed.exit_code == 0 && listed.out.find("software cpu                  0/1 ") != std::string::npos;
+  }, 10s)) << listed.out << listed.err;
+  EXPECT_NE(listed.out.find("estimate"), std::string::npos) << listed.out;
 }
 
 }  // namespace
