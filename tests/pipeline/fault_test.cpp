@@ -21,7 +21,9 @@ TEST(Fault, RejectsAnythingElse) {
                           "vaapi:frame=-1", "vaapi:frame=3x"}) {
     auto r = parse_fault(bad);
     EXPECT_FALSE(r.is_ok()) << bad;
-    if (!r.is_ok()) EXPECT_EQ(r.status().code(), Code::kUsage) << bad;
+    if (!r.is_ok()) {
+      EXPECT_EQ(r.status().code(), Code::kUsage) << bad;
+    }
   }
 }
 

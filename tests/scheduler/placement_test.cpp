@@ -110,7 +110,9 @@ TEST(Placement, WithoutConfigEveryDeviceIsUsableAndLocal) {
   for (const auto& s : slots) {
     EXPECT_TRUE(s.enabled) << s.device.id;
     EXPECT_FALSE(s.rule.has_value());
-    if (s.device.backend != "software") EXPECT_EQ(s.bind_cpus, "0-15") << s.device.id;
+    if (s.device.backend != "software") {
+      EXPECT_EQ(s.bind_cpus, "0-15") << s.device.id;
+    }
   }
   const Slot* sw = find(slots, "software", "cpu");
   ASSERT_TRUE(sw);
