@@ -25,6 +25,7 @@
 #include "node/rediscovery.hpp"
 #include "node/running_job.hpp"
 #include "node/worker_supervisor.hpp"
+#include "pipeline/device_check.hpp"
 #include "pipeline/result_json.hpp"
 #include "scheduler/device_health.hpp"
 #include "scheduler/ledger.hpp"
@@ -425,7 +426,7 @@ class Node {
   bool recheck_quarantined_periodically() {
     if (Clock::now() - last_recheck_ < std::chrono::seconds(60)) return false;
     last_recheck_ = Clock::now();
-    return scheduler::recheck_quarantined(health_, *devices()) > 0;
+    return scheduler::recheck_quarantined(health_, *devices(), pipeline::test_encode_device) > 0;
   }
 
   /// SIGTERM: no new claims; running jobs get drain_seconds to finish, then are stopped and

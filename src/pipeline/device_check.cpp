@@ -111,4 +111,10 @@ Status test_encode(const BackendOps& backend, const Device& device) {
   return Status::ok();
 }
 
+Status test_encode_device(const Device& device) {
+  for (const auto& b : backend_table())
+    if (b.name == device.backend) return test_encode(b, device);
+  return Status(Code::kUnsupported, "this build has no " + device.backend + " backend");
+}
+
 }  // namespace kiln::pipeline

@@ -16,4 +16,8 @@ Result<VideoRecipe> open_recipe(const BackendOps& backend, const Device& device,
 /// 160x90) and encoder, then flushes. Ok when packets came out.
 Status test_encode(const BackendOps& backend, const Device& device);
 
+/// test_encode with the device's own backend from the table; kUnsupported for a backend this
+/// build does not have.
+Status test_encode_device(const Device& device);
+
 }  // namespace kiln::pipeline

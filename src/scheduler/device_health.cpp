@@ -1,7 +1,6 @@
 #include "scheduler/device_health.hpp"
 
 #include "log.hpp"
-#include "pipeline/device_check.hpp"
 
 namespace kiln::scheduler {
 
@@ -86,16 +85,13 @@ int64_t DeviceHealth::quarantines_total() const {
 
 namespace kiln::scheduler {
 
-int recheck_quarantined(DeviceHealth& health, const std::vector<Device>& devices) {
+int recheck_quarantined(DeviceHealth& health, const std::vector<Device>& devices,
+                        const std::function<Status(const Device&)>& test_encode) {
   int back = 0;
   for (const auto& key : health.quarantined_devices()) {
     for (const auto& d : devices) {
       if (d.backend + ":" + d.id != key) continue;
-      const BackendOps* ops = nullptr;
-      for (const auto& b : backend_table())
-        if (b.name == d.backend) ops = &b;
-      if (!ops) break;
-      Status st = pipeline::test_encode(*ops, d);
+      Status st = test_encode(d);
       if (st.is_ok()) {
         health.clear(key);
         ++back;

@@ -65,8 +65,10 @@ class DeviceHealth {
   std::function<void(const std::string&, const std::string&)> on_strike_;
 };
 
-/// Runs a test encode on every quarantined device in `devices` and lets back in those that
-/// pass. What the node daemon calls periodically. Returns how many came back.
-int recheck_quarantined(DeviceHealth& health, const std::vector<Device>& devices);
+/// Runs `test_encode` (pipeline::test_encode_device in the node) on every quarantined device
+/// in `devices` and lets back in those that pass. What the node daemon calls periodically.
+/// Returns how many came back.
+int recheck_quarantined(DeviceHealth& health, const std::vector<Device>& devices,
+                        const std::function<Status(const Device&)>& test_encode);
 
 }  // namespace kiln::scheduler

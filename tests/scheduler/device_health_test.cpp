@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include "pipeline/device_check.hpp"
+
 namespace kiln::scheduler {
 namespace {
 
@@ -82,7 +84,7 @@ TEST(Recheck, APassingTestEncodeLiftsQuarantine) {
   DeviceHealth h({1, std::chrono::seconds(60)});
   h.strike("software:cpu", "lost");
   ASSERT_TRUE(h.quarantined("software:cpu"));
-  EXPECT_EQ(recheck_quarantined(h, {software_device()}), 1);
+  EXPECT_EQ(recheck_quarantined(h, {software_device()}, pipeline::test_encode_device), 1);
   EXPECT_FALSE(h.quarantined("software:cpu"));
 }
 
@@ -90,7 +92,7 @@ TEST(Recheck, AFailingTestEncodeKeepsIt) {
   setenv("KILN_FAULT", "software:open", 1);
   DeviceHealth h({1, std::chrono::seconds(60)});
   h.strike("software:cpu", "lost");
-  EXPECT_EQ(recheck_quarantined(h, {software_device()}), 0);
+  EXPECT_EQ(recheck_quarantined(h, {software_device()}, pipeline::test_encode_device), 0);
   unsetenv("KILN_FAULT");
   EXPECT_TRUE(h.quarantined("software:cpu"));
 }
