@@ -31,22 +31,7 @@ namespace {
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
-std::string cluster_url() {
-  std::ifstream in(KILN_PG_DIR "/url");
-  std::string url;
-  std::getline(in, url);
-  return url;
-}
-
-/// Polls `cond` every 100 ms until it holds or `limit` passes.
-bool eventually(const std::function<bool()>& cond, std::chrono::seconds limit) {
-  auto until = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < until) {
-    if (cond()) return true;
-    std::this_thread::sleep_for(100ms);
-  }
-  return cond();
-}
+std::string cluster_url() { return read_pg_url(KILN_PG_DIR); }
 
 void write_file(const fs::path& p, const std::string& text) { std::ofstream(p) << text; }
 

@@ -33,21 +33,7 @@ namespace {
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
-std::string cluster_url() {
-  std::ifstream in(KILN_PG_DIR "/url");
-  std::string url;
-  std::getline(in, url);
-  return url;
-}
-
-bool eventually(const std::function<bool()>& cond, std::chrono::seconds limit) {
-  auto until = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < until) {
-    if (cond()) return true;
-    std::this_thread::sleep_for(100ms);
-  }
-  return cond();
-}
+std::string cluster_url() { return read_pg_url(KILN_PG_DIR); }
 
 /// The `kiln worker` processes whose parent is `node`.
 std::vector<int> workers_of(int node) {

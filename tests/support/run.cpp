@@ -135,6 +135,22 @@ TestDeadline::~TestDeadline() {
   thread_.join();
 }
 
+bool eventually(const std::function<bool()>& cond, std::chrono::seconds limit) {
+  auto until = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < until) {
+    if (cond()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return cond();
+}
+
+std::string read_pg_url(const std::filesystem::path& pg_dir) {
+  std::ifstream in(pg_dir / "url");
+  std::string url;
+  std::getline(in, url);
+  return url;
+}
+
 int free_port() {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) throw std::runtime_error("socket failed");

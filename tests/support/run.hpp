@@ -69,6 +69,12 @@ class TestDeadline {
   std::thread thread_;
 };
 
+/// Polls `cond` every 100 ms until it holds or `limit` passes; the last answer after that.
+bool eventually(const std::function<bool()>& cond, std::chrono::seconds limit);
+
+/// The connection URL of the throwaway PostgreSQL cluster in `pg_dir` (pg_cluster.sh start).
+std::string read_pg_url(const std::filesystem::path& pg_dir);
+
 /// A loopback TCP port free right now, for a service's listen address: bound to port 0 and
 /// closed again (a listener kept open would share the port with the service under test).
 int free_port();
