@@ -4,6 +4,9 @@
 #include "kiln/topology.hpp"
 
 #include <fcntl.h>
+#include <linux/mempolicy.h>
+#include <sched.h>
+#include <sys/syscall.h>
 #include <hwloc.h>
 #include <unistd.h>
 #include <xf86drm.h>
@@ -14,6 +17,7 @@
 #include <array>
 #include <cstdlib>
 #include <fmt/format.h>
+#include <filesystem>
 #include <memory>
 
 #include "log.hpp"
@@ -191,28 +195,70 @@ Result<Topology> load_topology(const std::string& xml_path) {
   return topo;
 }
 
-Status bind_this_thread(const std::string& cpus, int numa_node) {
-  if (cpus.empty()) return Status::ok();
-  hwloc_topology_t raw = nullptr;
-  if (hwloc_topology_init(&raw) != 0) return {Code::kInternal, "hwloc_topology_init failed"};
-  TopologyPtr t(raw);
-  if (hwloc_topology_load(raw) != 0) return {Code::kInternal, "hwloc could not load this machine"};
-  struct BitmapDeleter {
-    void operator()(hwloc_bitmap_s* b) const { hwloc_bitmap_free(b); }
-  };
-  std::unique_ptr<hwloc_bitmap_s, BitmapDeleter> set(hwloc_bitmap_alloc());
-  if (!set || hwloc_bitmap_list_sscanf(set.get(), cpus.c_str()) != 0)
-    return {Code::kUsage, fmt::format("'{}' is not a CPU list (e.g. 0-7,16-23)", cpus)};
-  if (hwloc_set_cpubind(raw, set.get(), HWLOC_CPUBIND_THREAD) != 0)
-    return {Code::kInternal, fmt::format("binding to CPUs {} failed: {}", cpus, std::strerror(errno))};
-  if (numa_node >= 0) {
-    hwloc_obj_t node = hwloc_get_numanode_obj_by_os_index(raw, static_cast<unsigned>(numa_node));
-    if (node && hwloc_set_membind(raw, node->nodeset, HWLOC_MEMBIND_BIND,
-                                  HWLOC_MEMBIND_THREAD | HWLOC_MEMBIND_BYNODESET) != 0)
-      logger("device")->debug("memory binding to NUMA node {} not supported: {}", numa_node,
-                              std::strerror(errno));
+Binding bind_process(const std::string& cpus, int numa_node) {
+  Binding b;
+  b.cpus_wanted = cpus;
+  b.numa_wanted = numa_node;
+  if (cpus.empty() && numa_node < 0) {
+    b.note = "not bound (the placement asked for none)";
+    return b;
   }
-  return Status::ok();
+  if (!cpus.empty()) {
+    struct BitmapDeleter {
+      void operator()(hwloc_bitmap_s* m) const { hwloc_bitmap_free(m); }
+    };
+    std::unique_ptr<hwloc_bitmap_s, BitmapDeleter> want(hwloc_bitmap_alloc());
+    if (!want || hwloc_bitmap_list_sscanf(want.get(), cpus.c_str()) != 0) {
+      b.note = fmt::format("not bound: '{}' is not a CPU list (e.g. 0-7,16-23)", cpus);
+      return b;
+    }
+    // Only CPUs this process may use now: a cgroup or taskset may already have narrowed it, and
+    // a topology planned elsewhere may name CPUs this machine does not have.
+    cpu_set_t allowed, set;
+    CPU_ZERO(&allowed);
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof allowed, &allowed) != 0) CPU_ZERO(&allowed);
+    std::unique_ptr<hwloc_bitmap_s, BitmapDeleter> got(hwloc_bitmap_alloc());
+    int cpu = -1;
+    while ((cpu = hwloc_bitmap_next(want.get(), cpu)) >= 0 && cpu < CPU_SETSIZE)
+      if (CPU_ISSET(cpu, &allowed)) {
+        CPU_SET(cpu, &set);
+        hwloc_bitmap_set(got.get(), static_cast<unsigned>(cpu));
+      }
+    if (CPU_COUNT(&set) == 0) {
+      b.note = fmt::format("CPUs not bound: none of {} is available to this process", cpus);
+    } else {
+      // Every thread the process has now; threads started later inherit the caller's set.
+      int failed = 0;
+      std::error_code ec;
+      for (const auto& task : std::filesystem::directory_iterator("/proc/self/task", ec)) {
+        pid_t tid = static_cast<pid_t>(std::atoi(task.path().filename().c_str()));
+        if (tid > 0 && sched_setaffinity(tid, sizeof set, &set) != 0) ++failed;
+      }
+      if (ec || sched_setaffinity(0, sizeof set, &set) != 0) ++failed;
+      b.cpus = cpu_list(got.get());
+      b.note = failed ? fmt::format("CPUs {} bound on some threads only: {}", b.cpus, std::strerror(errno))
+                      : fmt::format("CPUs {}", b.cpus);
+      if (b.cpus != cpus) b.note += fmt::format(" (of {} asked; the rest are not available here)", cpus);
+    }
+  }
+  if (numa_node >= 0) {
+    // Preferred, not strict: a full node spills over instead of ending the job in the OOM killer.
+    const std::string sys = fmt::format("/sys/devices/system/node/node{}", numa_node);
+    unsigned long mask[16] = {};
+    if (numa_node >= static_cast<int>(sizeof mask * 8) || access(sys.c_str(), F_OK) != 0) {
+      b.note += fmt::format(", memory not bound: NUMA node {} is not on this machine", numa_node);
+    } else {
+      mask[numa_node / (8 * sizeof(unsigned long))] |= 1ul << (numa_node % (8 * sizeof(unsigned long)));
+      if (syscall(SYS_set_mempolicy, MPOL_PREFERRED, mask, sizeof mask * 8) == 0) {
+        b.numa = numa_node;
+        b.note += fmt::format(", memory preferred on NUMA node {}", numa_node);
+      } else {
+        b.note += fmt::format(", memory not bound to NUMA node {}: {}", numa_node, std::strerror(errno));
+      }
+    }
+  }
+  return b;
 }
 
 }  // namespace kiln

@@ -134,6 +134,11 @@ struct TranscodeResult {
   std::string decode_ran_on = "cpu", scale_ran_on = "cpu", encode_ran_on = "cpu";
   std::string encoder;
   std::vector<std::string> fallbacks;  // each device the job left, and why
+  // Where the job was placed and how its process was bound (CPUs, memory), as applied.
+  std::string placement;               // "least loaded: load 0.00 of capacity, CPUs 0-7"; "" = none
+  std::string bound_cpus;              // "" = not bound
+  int bound_numa = -1;
+  std::string binding;                 // the binding's own words, what it could not apply too
   int64_t job_id = 0;                  // the queued job's id and attempt (result.json marker)
   int job_attempt = 0;
   std::vector<std::string> warnings;

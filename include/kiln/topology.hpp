@@ -54,9 +54,21 @@ std::string vendor_name(unsigned vendor_id);
 
 namespace kiln {
 
-/// Binds the calling thread to `cpus` (hwloc list syntax) and, when numa_node >= 0, its memory
-/// allocations to that NUMA node. Threads it creates afterwards (encoder threads) inherit the
-/// CPU binding. An empty `cpus` does nothing. Failure is reported, never fatal to a job.
-Status bind_this_thread(const std::string& cpus, int numa_node);
+/// What binding a job's process did: the CPUs and NUMA node asked for, what was applied, and a
+/// line for the job's log and result ("CPUs 0-1 (of 0-7 asked; ...), memory preferred on NUMA
+/// node 0").
+struct Binding {
+  std::string cpus_wanted;
+  int numa_wanted = -1;
+  std::string cpus;       // applied ("" = not bound)
+  int numa = -1;          // memory preferred there (-1 = not bound)
+  std::string note;
+};
+
+/// Binds the whole process (every thread it has, and those it starts later) to `cpus` (hwloc
+/// list syntax), as far as this process may run there, and prefers NUMA node `numa_node` for
+/// its memory when >= 0. Needs no topology: the node computed the sets from the one it loaded.
+/// Never fails a job: what could not be applied is said in the note.
+Binding bind_process(const std::string& cpus, int numa_node);
 
 }  // namespace kiln

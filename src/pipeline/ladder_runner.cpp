@@ -28,7 +28,6 @@ extern "C" {
 #include "media/video_encoder.hpp"
 #include "media/video_filter.hpp"
 #include "package/cmaf_track_writer.hpp"
-#include "kiln/topology.hpp"
 #include "log.hpp"
 #include "pipeline/frame_queue.hpp"
 
@@ -664,11 +663,6 @@ int usable_cpus() {
   return std::max(1u, std::thread::hardware_concurrency());
 }
 
-void bind_thread(const RunnerConfig& config) {
-  Status st = bind_this_thread(config.bind_cpus, config.bind_numa);
-  if (!st.is_ok()) logger("pipeline")->warn("NUMA placement: {}", st.message());
-}
-
 }  // namespace
 
 std::string preprocess_chain(const VideoStreamInfo& video) {
@@ -709,7 +703,6 @@ Result<RunnerOutput> run_ladder(const RunnerConfig& config) {
   const bool has_audio = config.input->info.audio.has_value();
   package::SharedTimeline timeline(static_cast<int>(renditions.size()) + (has_audio ? 1 : 0));
 
-  bind_thread(config);  // the decode thread is the caller's: a job runs on a thread of its own
   StageClocks clocks;
   Decoder decoder(config, renditions, job, &clocks);
   KILN_RETURN_IF_ERROR(decoder.open(&timeline));
@@ -722,7 +715,6 @@ Result<RunnerOutput> run_ladder(const RunnerConfig& config) {
                              : x264_threads_for(r->plan, config.renditions, cpus);
   for (auto& r : renditions) {
     r->thread = std::thread([&r, &ctx, &job, &config] {
-      bind_thread(config);
       // Named per rendition so profilers and top split CPU by rung; x264's threads, started
       // from here, inherit the name.
       pthread_setname_np(pthread_self(), ("enc-" + r->plan.spec.name).substr(0, 15).c_str());

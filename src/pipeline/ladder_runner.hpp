@@ -23,9 +23,7 @@ struct RunnerConfig {
   int encoder_threads = 0;
   ProgressFn on_progress;
   const std::atomic<bool>* cancel = nullptr;
-  int64_t fault_at_frame = -1;
-  std::string bind_cpus;          // bind every pipeline thread here (NUMA placement); "" = no
-  int bind_numa = -1;    // fault injection (KILN_FAULT): fail each rendition at frame N
+  int64_t fault_at_frame = -1;   // fault injection (KILN_FAULT): fail each rendition at frame N
 };
 
 /// Wall time spent in each stage, summed over the threads that run it (seconds).

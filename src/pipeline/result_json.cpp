@@ -99,6 +99,8 @@ nlohmann::json result_json(const TranscodeResult& r) {
                     {"scale", {{"ranOn", r.scale_ran_on}}},
                     {"encode", {{"ranOn", r.encode_ran_on}, {"encoder", r.encoder}}}}},
         {"device", r.device},
+        {"placement", {{"why", r.placement}, {"boundCpus", r.bound_cpus}, {"boundNumaNode", r.bound_numa},
+                       {"binding", r.binding}}},
         {"fallbacks", r.fallbacks},
         {"framesDecoded", r.frames},
         {"corruptPacketsSkipped", r.corrupt_packets},

@@ -13,6 +13,7 @@ extern "C" {
 
 #include "kiln/backend.hpp"
 #include "kiln/pipeline.hpp"
+#include "kiln/topology.hpp"
 #include "log.hpp"
 #include "metrics/registry.hpp"
 #include "media/probe.hpp"
@@ -193,8 +194,6 @@ Result<Attempt> run_on_chain(const TranscodeRequest& req, media::ProbedInput& fi
     cfg.encoder_threads = req.encoder_threads;
     cfg.on_progress = req.on_progress;
     cfg.cancel = req.cancel;
-    cfg.bind_cpus = c.bind_cpus;
-    cfg.bind_numa = c.bind_numa;
     if (faulty) cfg.fault_at_frame = fault->at_frame;
     input->consumed = true;
     const int sessions = static_cast<int>(plan.size());
@@ -321,6 +320,13 @@ Result<TranscodeResult> transcode(const TranscodeRequest& req) {
     log->info("placement: {} ({}): {}", chain->front().device.backend, chain->front().device.id,
               chain->front().why);
   }
+  // The whole process goes where the job was placed, once, before any pipeline thread starts:
+  // its threads and x264's inherit the CPU set and the memory policy.
+  Binding binding;
+  if (req.place || req.node_config) {
+    binding = bind_process(chain->front().bind_cpus, chain->front().bind_numa);
+    log->info("bound: {}", binding.note);
+  }
   auto attempt = run_on_chain(req, probed.value(), plan, *chain, passed_over, fallbacks, health);
   if (!attempt) return attempt.status();
   const auto& run = attempt->output;
@@ -335,6 +341,12 @@ Result<TranscodeResult> transcode(const TranscodeRequest& req) {
   if (!final_dir.empty() && final_dir.back() == '/') final_dir.pop_back();
   TranscodeResult result = describe(*probed, run, attempt->recipe, passed_over, final_dir, req.ladder);
   result.fallbacks = fallbacks;
+  if (req.place || req.node_config) {
+    result.placement = chain->front().why;
+    result.bound_cpus = binding.cpus;
+    result.bound_numa = binding.numa;
+    result.binding = binding.note;
+  }
   result.job_id = req.job_id;
   result.job_attempt = req.job_attempt;
   result.warnings.insert(result.warnings.end(), fallbacks.begin(), fallbacks.end());
