@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <map>
 #include <memory>
 #include <fstream>
 #include <functional>
@@ -373,6 +374,104 @@ TEST_F(Workers, SoftwareSlotsHoldAndTheJobsWaitTheirTurn) {
     return listed.exit_code == 0 && listed.out.find("software cpu                  0/1 ") != std::string::npos;
   }, 10s)) << listed.out << listed.err;
   EXPECT_NE(listed.out.find("estimate"), std::string::npos) << listed.out;
+}
+
+
+/// Counts `needle` in `text`.
+size_t occurrences(const std::string& text, const std::string& needle) {
+  size_t n = 0;
+  for (size_t p = text.find(needle); p != std::string::npos; p = text.find(needle, p + 1)) ++n;
+  return n;
+}
+
+/// The gauge `name{device="key"}` in a /metrics text; -1 when absent.
+double gauge_of(const std::string& text, const std::string& name, const std::string& key) {
+  const std::string sample = name + "{device=\"" + key + "\"} ";
+  auto at = text.find(sample);
+  return at == std::string::npos ? -1 : std::atof(text.c_str() + at + sample.size());
+}
+
+// Two devices that really run without a GPU: the CPU VA driver behind the libdrm shim on two
+// render nodes, placed at the PCI addresses of two GPUs on the two NUMA nodes of a fixture
+// server (hwloc reads it from HWLOC_XMLFILE in the node, so discovery, placement and binding
+// take their sets from it). max_sessions = 2 (a two-rung job fills a device), software_slots = 1:
+// of six jobs at most three run at once, no device ever holds more than its cap (sampled from
+// the ledger's metrics while they run), both devices get work, the rest wait and complete, and
+// each completes exactly once.
+TEST_F(Workers, TwoDevicesSixJobsAndNoCapIsEverPassed) {
+#ifndef KILN_FAKE_DRM_SHIM
+  GTEST_SKIP() << "built without VAAPI: no fake render nodes";
+#else
+  const fs::path a = tmp_ / "renderD128", b = tmp_ / "renderD129";
+  std::ofstream(a).put('\0');
+  std::ofstream(b).put('\0');
+  ScopedEnv preload("LD_PRELOAD", KILN_FAKE_DRM_SHIM);
+  ScopedEnv nodes("KILN_FAKE_VA_NODES", a.string() + "=0000:4d:00.0," + b.string() + "=0000:ca:00.0");
+  ScopedEnv drivers("LIBVA_DRIVERS_PATH", KILN_FAKE_VA_DRIVER_DIR);
+  ScopedEnv driver("LIBVA_DRIVER_NAME", "kiln_cpu");
+  ScopedEnv topology("HWLOC_XMLFILE", std::string(KILN_SOURCE_DIR) + "/tests/accel/fixtures/2s-2numa-2flex.xml");
+  int metrics_port = free_port();
+  start_node("n1", 6,
+             "metrics_listen = \"127.0.0.1:" + std::to_string(metrics_port) + "\"\n"
+             "[[device]]\nmatch = { backend = \"vaapi\" }\nmax_sessions = 2\n", 1);
+  const std::string dev_a = "vaapi:" + a.string(), dev_b = "vaapi:" + b.string(), sw = "software:cpu";
+  std::vector<int64_t> ids;
+  for (int i = 0; i < 6; ++i)
+    ids.push_back(submit(media("480p.mp4"), tmp_ / ("six" + std::to_string(i)), {{"ladder", "480p,240p"}}));
+  double most_a = 0, most_b = 0, most_sw = 0, most_jobs = 0;
+  int samples = 0;
+  ASSERT_TRUE(eventually([&] {
+    const std::string m = metrics(metrics_port);
+    const double sa = gauge_of(m, "kiln_device_sessions", dev_a), sb = gauge_of(m, "kiln_device_sessions", dev_b);
+    const double ja = gauge_of(m, "kiln_device_jobs", dev_a), jb = gauge_of(m, "kiln_device_jobs", dev_b),
+                 js = gauge_of(m, "kiln_device_jobs", sw);
+    if (sa >= 0 && sb >= 0 && js >= 0) {
+      ++samples;
+      most_a = std::max(most_a, sa);
+      most_b = std::max(most_b, sb);
+      most_sw = std::max(most_sw, js);
+      most_jobs = std::max(most_jobs, ja + jb + js);
+    }
+    for (auto id : ids)
+      if (!state_is(id, "completed")) return false;
+    return true;
+  }, 200s)) << job(ids[0]).dump(2) << metrics(metrics_port);
+  EXPECT_GT(samples, 10);
+  EXPECT_EQ(most_a, 2) << "encoder sessions on " << dev_a << " at once, at most (cap 2)";
+  EXPECT_EQ(most_b, 2) << "encoder sessions on " << dev_b << " at once, at most (cap 2)";
+  EXPECT_LE(most_sw, 1) << "software jobs at once (software_slots = 1)";
+  EXPECT_LE(most_jobs, 3) << "jobs placed at once: two devices of one job each and one software slot";
+  std::map<std::string, int> ran_on;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    const int64_t id = ids[i];
+    auto j = job(id);
+    EXPECT_TRUE(j["errors"].empty()) << j.dump(2);
+    auto events = client().Get(("/v1/jobs/" + std::to_string(id) + "/events").c_str(), auth());
+    ASSERT_TRUE(events);
+    EXPECT_EQ(occurrences(events->body, "event: complete"), 1u) << "job " << id << "\n" << events->body;
+    auto result = nlohmann::json::parse(read_file(tmp_ / ("six" + std::to_string(i)) / "result.json"));
+    const auto& d = result["detail"];
+    const std::string where = d["backend"].get<std::string>() + ":" + d["device"].get<std::string>();
+    ++ran_on[where];
+    // Bound as placed, from the fixture's sets, as far as this machine has those CPUs: the
+    // first Flex is local to CPUs 0-7 and NUMA node 0, the second to CPUs 8-15 (not here).
+    const std::string binding = d["placement"].value("binding", "");
+    if (where == dev_a) {
+      EXPECT_FALSE(d["placement"]["boundCpus"].get<std::string>().empty()) << binding;
+      EXPECT_NE(binding.find("of 0-7 asked"), std::string::npos) << binding;
+      EXPECT_EQ(d["placement"]["boundNumaNode"], 0) << binding;
+    } else if (where == dev_b) {
+      EXPECT_EQ(d["placement"]["boundCpus"], "") << binding;
+      EXPECT_NE(binding.find("none of 8-15"), std::string::npos) << binding;
+    }
+    EXPECT_EQ(d["stages"]["encode"]["encoder"], "libx264");
+    EXPECT_EQ(d["accelerationStatus"], "NOT_ACCELERATED");
+  }
+  EXPECT_GE(ran_on[dev_a], 1) << "jobs spread by load over both devices";
+  EXPECT_GE(ran_on[dev_b], 1) << "jobs spread by load over both devices";
+  const std::string m = metrics(metrics_port);
+  for (const auto& key : {dev_a, dev_b, sw}) EXPECT_EQ(gauge_of(m, "kiln_device_jobs", key), 0) << key;
+#endif
 }
 
 }  // namespace
