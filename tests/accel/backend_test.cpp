@@ -4,7 +4,9 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <map>
 #include <nlohmann/json.hpp>
+#include <utility>
 
 #include "support/ladder_check.hpp"
 #include "support/run.hpp"
@@ -121,16 +123,39 @@ TEST(Devices, PlansAServerFromItsTopologyAndNodeConfig) {
                           "--config", std::string(KILN_SOURCE_DIR) + "/config/node.toml"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto j = nlohmann::json::parse(r.out);
-  EXPECT_EQ(j["topology"]["gpus"].size(), 3u);
-  int nvenc = 0;
-  for (const auto& d : j["devices"]) {
-    if (d["backend"] != "nvenc") continue;
-    ++nvenc;
-    EXPECT_EQ(d["placement"]["bindCpus"], "8-15");
-    EXPECT_EQ(d["numaNode"], 1);
-  }
+  EXPECT_EQ(j["topology"]["fromFile"], true);
+  // Where each GPU sits, whatever backends this build has: the Flex on socket 0, the L4s on 1.
+  std::map<std::string, std::pair<int, std::string>> where;
+  for (const auto& g : j["topology"]["gpus"]) where[g["pciAddress"]] = {g["numaNode"], g["localCpus"]};
+  EXPECT_EQ(where.size(), 3u);
+  EXPECT_EQ(where["0000:4d:00.0"], std::make_pair(0, std::string("0-7")));
+  EXPECT_EQ(where["0000:ca:00.0"], std::make_pair(1, std::string("8-15")));
+  EXPECT_EQ(where["0000:e1:00.0"], std::make_pair(1, std::string("8-15")));
+  // What the shipped node.toml makes of them, device by device.
+  std::map<std::string, nlohmann::json> placed;  // "backend pci" -> placement
+  for (const auto& d : j["devices"]) placed[d["backend"].get<std::string>() + " " + d["pciAddress"].get<std::string>()] = d["placement"];
+  ASSERT_TRUE(placed.count("software ")) << r.out;
+  EXPECT_EQ(placed["software "]["maxJobs"], 1);  // software_slots = 1
+  EXPECT_EQ(j["devices"].back()["backend"], "software");
 #if KILN_WITH_NVENC
-  EXPECT_EQ(nvenc, 2);
+  for (const char* l4 : {"nvenc 0000:ca:00.0", "nvenc 0000:e1:00.0"}) {
+    ASSERT_TRUE(placed.count(l4)) << l4 << "\n" << r.out;
+    EXPECT_EQ(placed[l4]["bindCpus"], "8-15") << l4;   // numa = "cpus" in the rule
+    EXPECT_EQ(placed[l4]["bindNumaNode"], -1) << l4;
+    EXPECT_EQ(placed[l4]["codecs"], nlohmann::json::array({"h264"})) << l4;
+  }
+#else
+  for (const auto& [key, p] : placed) EXPECT_EQ(key.rfind("nvenc ", 0), std::string::npos) << "built without NVENC: " << key;
+#endif
+#if KILN_WITH_QSV
+  ASSERT_TRUE(placed.count("qsv 0000:4d:00.0")) << r.out;
+  EXPECT_EQ(placed["qsv 0000:4d:00.0"]["maxSessions"], 16);
+  EXPECT_EQ(placed["qsv 0000:4d:00.0"]["bindCpus"], "0-7");  // numa = "local": the Flex's socket
+  EXPECT_EQ(placed["qsv 0000:4d:00.0"]["bindNumaNode"], 0);
+#endif
+#if KILN_WITH_VAAPI
+  ASSERT_TRUE(placed.count("vaapi 0000:4d:00.0")) << r.out;
+  EXPECT_EQ(placed["vaapi 0000:4d:00.0"]["enabled"], false);  // QSV owns the Flex
 #endif
   RunResult table = run_kiln({"devices", "--topology", "/nonexistent.xml"});
   EXPECT_EQ(table.exit_code, 2);

@@ -7,6 +7,7 @@
 
 #include "kiln/node_config.hpp"
 #include "scheduler/device_health.hpp"
+#include "scheduler/ledger.hpp"
 
 namespace kiln::scheduler {
 namespace {
@@ -66,30 +67,43 @@ TEST(Placement, ExampleConfigOnTheTwoSocketServer) {
   EXPECT_TRUE(vaapi_disabled_noted);
 }
 
+// Load, sessions and jobs come from the ledger, as in the node: jobs placed, not numbers set.
 TEST(Placement, LeastLoadedOfTwoEqualGpusWins) {
-  auto slots = make_slots(devices_of("2s-2numa-1intel-2nvidia.xml"), example_config());
-  Slot* a = const_cast<Slot*>(find(slots, "nvenc", "0000:ca:00.0"));
-  ASSERT_TRUE(a);
-  a->load = a->capacity * 0.5;
-  a->sessions = 4;
-  a->jobs = 2;
-  auto ranked = rank(ladder_demand(), slots, nullptr, nullptr);
-  ASSERT_FALSE(ranked.empty());
-  EXPECT_EQ(slots[ranked[0].slot].device.id, "0000:e1:00.0");
+  Ledger ledger(make_slots(devices_of("2s-2numa-1intel-2nvidia.xml"), example_config()));
+  Demand d = ladder_demand();
+  d.selector = "nvenc";
+  auto first = ledger.place(1, d, {}, nullptr);
+  ASSERT_TRUE(first.is_ok()) << first.status().to_string();
+  auto second = ledger.place(2, d, {}, nullptr);
+  ASSERT_TRUE(second.is_ok()) << second.status().to_string();
+  EXPECT_NE(first->order.front(), second->order.front()) << "the second L4 is the less loaded";
+  EXPECT_EQ(second->bind_cpus, "8-15");
+  // The first job ends: its L4 is the idle one again, and the next job goes there.
+  ledger.release(1);
+  auto third = ledger.place(3, d, {}, nullptr);
+  ASSERT_TRUE(third.is_ok());
+  EXPECT_EQ(third->order.front(), first->order.front());
+  const auto snap = ledger.snapshot();
+  EXPECT_EQ(find(snap, "nvenc", "0000:ca:00.0")->jobs + find(snap, "nvenc", "0000:e1:00.0")->jobs, 2);
 }
 
 TEST(Placement, SessionCapMakesADeviceBusy) {
-  auto slots = make_slots(devices_of("2s-2numa-1intel-2nvidia.xml"), example_config());
-  Slot* qsv = const_cast<Slot*>(find(slots, "qsv", "/dev/dri/renderD128"));
-  qsv->sessions = 15;  // of 16; a two-rung ladder needs 2
-  std::vector<std::string> left;
+  Ledger ledger(make_slots(devices_of("2s-2numa-1intel-2nvidia.xml"), example_config()));
   Demand d = ladder_demand();
-  d.selector = "0000:4d:00.0";
-  auto ranked = rank(d, slots, nullptr, &left);
-  for (const auto& c : ranked) EXPECT_NE(slots[c.slot].device.backend, "qsv");
-  bool busy = false;
-  for (const auto& l : left) busy |= l.find("busy: 15 of 16") != std::string::npos;
-  EXPECT_TRUE(busy);
+  d.selector = "0000:4d:00.0";  // the Flex: QSV, max_sessions = 16 in the example config
+  for (int64_t job = 1; job <= 8; ++job) {  // 8 two-rung jobs: 16 sessions, the cap
+    auto p = ledger.place(job, d, {}, nullptr);
+    ASSERT_TRUE(p.is_ok()) << "job " << job << ": " << p.status().to_string();
+    EXPECT_EQ(p->order.front(), "qsv:/dev/dri/renderD128");
+  }
+  EXPECT_EQ(find(ledger.snapshot(), "qsv", "/dev/dri/renderD128")->sessions, 16);
+  auto refused = ledger.place(9, d, {}, nullptr);
+  ASSERT_FALSE(refused.is_ok());
+  EXPECT_EQ(refused.status().code(), Code::kBusy);
+  EXPECT_NE(refused.status().message().find("busy: 16 of 16 encoder sessions in use, the job needs 2"),
+            std::string::npos) << refused.status().message();
+  ledger.release(4);  // one ends: a place opens
+  EXPECT_TRUE(ledger.place(9, d, {}, nullptr).is_ok());
 }
 
 TEST(Placement, CodecRulesAndQuarantineExcludeDevices) {
