@@ -41,7 +41,10 @@ struct NodeConfig {
   double drain_seconds = 30;      // on SIGTERM: finish running jobs this long, then hand back
   double retry_base_seconds = 15; // backoff after a failed attempt: base * 2^(attempt-1), jittered
   std::string metrics_listen;     // "127.0.0.1:9464" serves /metrics; "" = off
-  int software_slots = -1;        // concurrent software jobs; -1 = one per 4 CPU threads, min 1
+  int software_slots = -1;        // concurrent software jobs; -1 = measured (capacity_file), else
+                                  // one per 4 CPU threads, min 1
+  // What kiln bench measured on this node (kiln bench --mode sweep --recommend writes it).
+  std::string capacity_file = "/var/lib/kiln/capacity.json";
   int strikes = 3;                // failures within strike_window_seconds that quarantine
   int strike_window_seconds = 600;
   // Each job runs in a worker process (`kiln worker`); the node kills it past these limits.

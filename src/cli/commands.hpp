@@ -3,6 +3,8 @@
 
 #include <CLI/CLI.hpp>
 #include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
 
 namespace kiln::cli {
 
@@ -20,5 +22,9 @@ std::function<int()> add_nodes(CLI::App& app);
 std::function<int()> add_worker(CLI::App& app);
 /// Registers `kiln bench` (bench/bench_cmd.cpp); argv is recorded in the report.
 std::function<int()> add_bench(CLI::App& app, int argc, char** argv);
+
+/// Prints devices with their live ledger (the JSON a node heartbeats and serves on /devices),
+/// one row each, prefixed by `node` when not empty (kiln devices --node, kiln nodes --devices).
+void print_device_ledger(const std::string& node, const nlohmann::json& devices, bool header);
 
 }  // namespace kiln::cli

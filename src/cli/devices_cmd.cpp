@@ -1,7 +1,9 @@
 // kiln devices: what discovery found on this machine (or in a saved hwloc topology), per
-// backend, with where each device sits and whether it can be used.
+// backend, with where each device sits and whether it can be used; with --node, a running
+// node's live device ledger (its metrics_listen's /devices).
 
 #include <fmt/format.h>
+#include <httplib.h>
 
 #include <chrono>
 #include <cstdio>
@@ -22,6 +24,7 @@ namespace {
 struct DevicesOptions {
   std::string topology;
   std::string config;
+  std::string node;
   bool json = false;
   bool check = false;
 };
@@ -35,7 +38,8 @@ std::string joined(const std::vector<std::string>& v) {
 nlohmann::json placement_json(const scheduler::Slot& s) {
   return {{"enabled", s.enabled}, {"rule", s.rule ? s.rule->origin : ""},
           {"maxSessions", s.max_sessions}, {"maxJobs", s.max_jobs}, {"codecs", s.codecs},
-          {"capacityPixelsPerSecond", s.capacity}, {"bindCpus", s.bind_cpus},
+          {"capacityPixelsPerSecond", s.capacity}, {"capacitySource", s.capacity_source},
+          {"bindCpus", s.bind_cpus},
           {"bindNumaNode", s.bind_numa}};
 }
 
@@ -89,14 +93,14 @@ void print_table(const Topology& t, const std::vector<Device>& devices) {
 }
 
 void print_placement(const std::vector<scheduler::Slot>& slots) {
-  std::printf("\nPlacement (node config):\n%-8s %-20s %-8s %-9s %-6s %-10s %-14s %s\n", "BACKEND",
-              "DEVICE", "ENABLED", "MAX SESS", "JOBS", "CAPACITY", "BIND CPUS", "RULE");
+  std::printf("\nPlacement (node config):\n%-8s %-20s %-8s %-9s %-6s %-10s %-10s %-14s %s\n", "BACKEND",
+              "DEVICE", "ENABLED", "MAX SESS", "JOBS", "CAPACITY", "SOURCE", "BIND CPUS", "RULE");
   for (const auto& s : slots)
-    std::printf("%-8s %-20s %-8s %-9s %-6s %-10s %-14s %s\n", s.device.backend.c_str(),
+    std::printf("%-8s %-20s %-8s %-9s %-6s %-10s %-10s %-14s %s\n", s.device.backend.c_str(),
                 s.device.id.c_str(), s.enabled ? "yes" : "no",
                 s.max_sessions > 0 ? std::to_string(s.max_sessions).c_str() : "-",
                 s.max_jobs > 0 ? std::to_string(s.max_jobs).c_str() : "-",
-                fmt::format("{:.3g}", s.capacity).c_str(), or_dash(s.bind_cpus).c_str(),
+                fmt::format("{:.3g}", s.capacity).c_str(), s.capacity_source.c_str(), or_dash(s.bind_cpus).c_str(),
                 s.rule ? s.rule->origin.c_str() : "(defaults)");
 }
 
@@ -121,7 +125,34 @@ void run_checks(std::vector<Device>& devices) {
   }
 }
 
+/// The live ledger of the node whose metrics_listen is `where` ("host:port").
+int run_against_node(const DevicesOptions& o) {
+  auto colon = o.node.rfind(':');
+  if (colon == std::string::npos) {
+    logger("cli")->error("--node '{}': give the node's metrics_listen, host:port", o.node);
+    return exit_code(Code::kUsage);
+  }
+  httplib::Client c(o.node.substr(0, colon), std::atoi(o.node.c_str() + colon + 1));
+  c.set_connection_timeout(5);
+  c.set_read_timeout(10);
+  auto r = c.Get("/devices");
+  if (!r) {
+    logger("cli")->error("no node answers on {}: {} (is metrics_listen set in its node.toml?)", o.node,
+                         httplib::to_string(r.error()));
+    return exit_code(Code::kIo);
+  }
+  auto devices = nlohmann::json::parse(r->body, nullptr, false);
+  if (r->status != 200 || !devices.is_array()) {
+    logger("cli")->error("{} answered /devices with HTTP {}: not a Kiln node of this version?", o.node, r->status);
+    return exit_code(Code::kIo);
+  }
+  if (o.json) std::puts(nlohmann::json{{"node", o.node}, {"devices", devices}}.dump(2).c_str());
+  else print_device_ledger("", devices, true);
+  return 0;
+}
+
 int run(const DevicesOptions& o) {
+  if (!o.node.empty()) return run_against_node(o);
   auto topology = load_topology(o.topology);
   if (!topology) {
     logger("cli")->error("{}", topology.status().message());
@@ -138,7 +169,17 @@ int run(const DevicesOptions& o) {
     }
     config = std::move(loaded).value();
   }
-  auto slots = scheduler::make_slots(devices, config);
+  // What kiln bench measured here (the node's capacity_file); a plan of another server has none.
+  scheduler::Measurements measured;
+  if (!topology->from_file) {
+    auto loaded = scheduler::load_measurements(config.capacity_file);
+    if (!loaded) {
+      logger("cli")->error("{}", loaded.status().message());
+      return exit_code(loaded.status().code());
+    }
+    measured = std::move(loaded).value();
+  }
+  auto slots = scheduler::make_slots(devices, config, &measured);
   if (o.json) {
     std::puts(to_json(*topology, devices, slots).dump(2).c_str());
   } else {
@@ -149,6 +190,20 @@ int run(const DevicesOptions& o) {
 }
 
 }  // namespace
+
+void print_device_ledger(const std::string& node, const nlohmann::json& devices, bool header) {
+  auto cap = [](const nlohmann::json& d, const char* used, const char* max) {
+    int m = d.value(max, 0);
+    return m > 0 ? fmt::format("{}/{}", d.value(used, 0), m) : fmt::format("{}", d.value(used, 0));
+  };
+  const char* row = node.empty() ? "%.0s%-8s %-20s %-7s %-9s %-6s %-10s %s\n" : "%-16s %-8s %-20s %-7s %-9s %-6s %-10s %s\n";
+  if (header) std::printf(row, "NODE", "BACKEND", "DEVICE", "JOBS", "SESSIONS", "LOAD", "CAPACITY", "SOURCE");
+  for (const auto& d : devices)
+    std::printf(row, node.c_str(), d.value("backend", "").c_str(), d.value("id", "").c_str(),
+                cap(d, "jobs", "maxJobs").c_str(), cap(d, "sessions", "maxSessions").c_str(),
+                fmt::format("{:.2f}", d.value("loadRatio", 0.0)).c_str(),
+                fmt::format("{:.3g}", d.value("capacity", 0.0)).c_str(), d.value("capacitySource", "").c_str());
+}
 
 std::function<int()> add_devices(CLI::App& app) {
   auto opts = std::make_shared<DevicesOptions>();
@@ -163,6 +218,9 @@ std::function<int()> add_devices(CLI::App& app) {
   cmd->add_flag("--check", opts->check,
                 "run a short test encode on every usable device (this machine only)");
   cmd->add_flag("--json", opts->json, "print the topology and devices as JSON");
+  cmd->add_option("--node", opts->node,
+                  "a running node's metrics_listen (host:port): its live ledger of jobs, encoder "
+                  "sessions and load per device");
   return [opts] { return run(*opts); };
 }
 

@@ -69,18 +69,11 @@ std::function<int()> add_nodes(CLI::App& app) {
       return 0;
     }
     if (o->devices) {
-      std::printf("%-16s %-8s %-20s %-7s %-9s %-6s %-10s %s\n", "NODE", "BACKEND", "DEVICE", "JOBS", "SESSIONS",
-                  "LOAD", "CAPACITY", "");
-      auto cap = [](const nlohmann::json& d, const char* used, const char* max) {
-        int m = d.value(max, 0);
-        return m > 0 ? fmt::format("{}/{}", d.value(used, 0), m) : fmt::format("{}", d.value(used, 0));
-      };
-      for (const auto& n : *list)
-        for (const auto& d : n["devices"])
-          std::printf("%-16s %-8s %-20s %-7s %-9s %-6s %-10s %s\n", n["name"].get<std::string>().c_str(),
-                      d.value("backend", "").c_str(), d.value("id", "").c_str(), cap(d, "jobs", "maxJobs").c_str(),
-                      cap(d, "sessions", "maxSessions").c_str(), fmt::format("{:.2f}", d.value("loadRatio", 0.0)).c_str(),
-                      fmt::format("{:.3g}", d.value("capacity", 0.0)).c_str(), d.value("capacitySource", "").c_str());
+      bool header = true;
+      for (const auto& n : *list) {
+        print_device_ledger(n["name"].get<std::string>(), n["devices"], header);
+        header = false;
+      }
       return 0;
     }
     for (const auto& n : *list)

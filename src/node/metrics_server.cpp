@@ -11,7 +11,8 @@
 
 namespace kiln::node {
 
-MetricsServer::MetricsServer(std::function<bool()> ready) : ready_(std::move(ready)) {}
+MetricsServer::MetricsServer(std::function<bool()> ready, std::function<std::string()> devices)
+    : ready_(std::move(ready)), devices_(std::move(devices)) {}
 MetricsServer::~MetricsServer() { stop(); }
 
 Status MetricsServer::start(const std::string& listen) {
@@ -34,6 +35,10 @@ Status MetricsServer::start(const std::string& listen) {
     res.set_content(ready ? "{\"ready\":true}" : "{\"ready\":false,\"reason\":\"database unreachable\"}",
                     "application/json");
   });
+  if (devices_)
+    server_->Get("/devices", [this](const httplib::Request&, httplib::Response& res) {
+      res.set_content(devices_(), "application/json");
+    });
   if (!server_->bind_to_port(host, port)) {
     server_.reset();
     return {Code::kIo, fmt::format("cannot serve metrics on {} (is another process using it?)", listen)};

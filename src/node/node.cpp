@@ -60,9 +60,9 @@ nlohmann::json devices_json(const std::vector<scheduler::Slot>& slots) {
                    {"enabled", s.enabled}, {"sessionLimit", d.session_limit}, {"maxSessions", s.max_sessions},
                    {"maxJobs", s.max_jobs}, {"jobs", s.jobs}, {"sessions", s.sessions},
                    {"load", s.load}, {"capacity", s.capacity},
-                   // Not measured on this node (kiln bench does not write capacities yet): the
-                   // configured figure, or the built-in estimate.
-                   {"capacitySource", s.rule && s.rule->capacity > 0 ? "configured" : "estimate"},
+                   // node.toml's figure, kiln bench's measurement (capacity_file), or the
+                   // built-in estimate.
+                   {"capacitySource", s.capacity_source},
                    {"loadRatio", s.load / std::max(s.capacity, 1.0)}});
   }
   return out;
@@ -82,7 +82,13 @@ class Node {
     if (!topology) return fail_start(topology.status());
     auto discovered = std::make_shared<const std::vector<Device>>(discover_devices(*topology));
     set_devices(discovered);
-    ledger_.set_slots(scheduler::make_slots(*discovered, config_));
+    auto measured = scheduler::load_measurements(config_.capacity_file);
+    if (!measured) return fail_start(measured.status());
+    measured_ = std::move(measured).value();
+    if (!measured_.devices.empty())
+      log->info("capacity measured by kiln bench at {} for {} device(s), from {}", measured_.measured_at,
+                measured_.devices.size(), config_.capacity_file);
+    ledger_.set_slots(scheduler::make_slots(*discovered, config_, &measured_));
     max_jobs_ = config_.max_jobs;
     if (max_jobs_ <= 0) {
       for (const auto& d : *discovered) if (d.usable && d.backend != "software" && !d.cpu_emulated) ++max_jobs_;
@@ -461,7 +467,7 @@ class Node {
                               return discover_devices(*topology);
                             },
                             [this](std::shared_ptr<const std::vector<Device>> found) {
-                              ledger_.set_slots(scheduler::make_slots(*found, config_));
+                              ledger_.set_slots(scheduler::make_slots(*found, config_, &measured_));
                               set_devices(std::move(found));
                             }}};  // heartbeat thread only
   int max_jobs_ = 1;
@@ -469,8 +475,10 @@ class Node {
   scheduler::DeviceHealth health_{scheduler::DeviceHealth::Policy{config_.strikes,
                                                                   std::chrono::seconds(config_.strike_window_seconds)}};
   scheduler::Ledger ledger_;  // every device's jobs, sessions and load: placement reads it
+  scheduler::Measurements measured_;  // kiln bench's figures (capacity_file), read once at start
   Clock::time_point last_recheck_ = Clock::now();
-  MetricsServer metrics_server_{[this] { return db_state_.up(); }};
+  MetricsServer metrics_server_{[this] { return db_state_.up(); },
+                                [this] { return devices_json(ledger_.snapshot()).dump(); }};
   metrics::Gauge& running_gauge_ = metrics::default_registry().gauge("kiln_node_running_jobs", "Jobs running on this node.").gauge();
   metrics::Family& outcomes_ = metrics::default_registry().counter("kiln_node_jobs_total", "Job attempts on this node by outcome.", {"outcome"});
   metrics::Family& queue_wait_ = metrics::default_registry().histogram(

@@ -62,6 +62,7 @@ Result<NodeConfig> parse_node_config(std::string_view text, std::string_view ori
     KILN_RETURN_IF_ERROR(read_number(*node, "drain_seconds", &c.drain_seconds, where));
     KILN_RETURN_IF_ERROR(read_number(*node, "retry_base_seconds", &c.retry_base_seconds, where));
     KILN_RETURN_IF_ERROR(read_string(*node, "metrics_listen", &c.metrics_listen, where));
+    KILN_RETURN_IF_ERROR(read_string(*node, "capacity_file", &c.capacity_file, where));
     KILN_RETURN_IF_ERROR(read_number(*node, "worker_memory_mb", &c.worker_memory_mb, where));
     KILN_RETURN_IF_ERROR(read_number(*node, "worker_wall_factor", &c.worker_wall_factor, where));
     KILN_RETURN_IF_ERROR(read_number(*node, "worker_wall_min_seconds", &c.worker_wall_min_seconds, where));

@@ -42,19 +42,36 @@ double default_capacity(const Device& d) {
   return kCapacities.front().pixels_per_second;
 }
 
-std::vector<Slot> make_slots(const std::vector<Device>& devices, const NodeConfig& config) {
+std::vector<Slot> make_slots(const std::vector<Device>& devices, const NodeConfig& config,
+                             const Measurements* measured) {
   std::vector<Slot> slots;
   for (const auto& d : devices) {
     Slot s;
     s.device = d;
     if (const DeviceRule* r = rule_for(config, d)) s.rule = *r;
+    const MeasuredDevice* m = nullptr;
+    if (measured)
+      if (auto it = measured->devices.find(d.backend + ":" + d.id); it != measured->devices.end()) m = &it->second;
     s.enabled = d.usable && (!s.rule || s.rule->enabled);
+    // Configured beats measured beats the device's own answer (or the built-in estimate).
     s.max_sessions = d.session_limit;
+    if (m && m->sessions > 0 && d.backend != "software") s.max_sessions = m->sessions;
     if (s.rule && s.rule->max_sessions > 0) s.max_sessions = s.rule->max_sessions;
     s.codecs = s.rule && !s.rule->codecs.empty() ? s.rule->codecs : std::vector<std::string>{};
-    s.capacity = s.rule && s.rule->capacity > 0 ? s.rule->capacity : default_capacity(d);
+    if (s.rule && s.rule->capacity > 0) {
+      s.capacity = s.rule->capacity;
+      s.capacity_source = "configured";
+    } else if (m && m->capacity > 0) {
+      s.capacity = m->capacity;
+      s.capacity_source = "measured";
+    } else {
+      s.capacity = default_capacity(d);
+      s.capacity_source = "estimate";
+    }
     if (d.backend == "software")
-      s.max_jobs = config.software_slots >= 0 ? config.software_slots : std::max(1, d.capacity / 4);
+      s.max_jobs = config.software_slots >= 0 ? config.software_slots
+                   : m && m->jobs > 0         ? m->jobs
+                                              : std::max(1, d.capacity / 4);
     if (d.backend == "software" && s.max_jobs == 0) s.enabled = false;  // software_slots = 0
     NumaPolicy numa = s.rule ? s.rule->numa : NumaPolicy::kLocal;
     if (numa == NumaPolicy::kCpus) {

@@ -12,6 +12,7 @@
 #include "kiln/ladder.hpp"
 #include "kiln/node_config.hpp"
 #include "kiln/topology.hpp"
+#include "scheduler/capacity_file.hpp"
 
 namespace kiln::scheduler {
 
@@ -26,6 +27,7 @@ struct Slot {
   int max_jobs = 0;                  // jobs at once; 0 = no cap (software: its slots)
   std::vector<std::string> codecs;   // encode codecs it may run
   double capacity = 0;               // output pixels/s it sustains
+  std::string capacity_source;       // "configured" (node.toml), "measured" (kiln bench), "estimate"
   std::string bind_cpus;             // where a job's threads go ("" = anywhere)
   int bind_numa = -1;                // and its memory (-1 = anywhere)
   int jobs = 0;                      // running now
@@ -51,8 +53,10 @@ double output_pixel_rate(const std::vector<PlannedRendition>& plan, double fps);
 /// Capacity a device is assumed to have when the config gives none (output pixels/s).
 double default_capacity(const Device& device);
 
-/// One slot per discovered device, shaped by the config (rules, software slots, NUMA policy).
-std::vector<Slot> make_slots(const std::vector<Device>& devices, const NodeConfig& config);
+/// One slot per discovered device, shaped by the config (rules, software slots, NUMA policy)
+/// and, where the config gives no figure, by what kiln bench measured (`measured`, may be null).
+std::vector<Slot> make_slots(const std::vector<Device>& devices, const NodeConfig& config,
+                             const Measurements* measured = nullptr);
 
 /// Every slot that can take the job now, best first. Each slot left out adds a line to
 /// `left_out` saying why (disabled, codec, session or job cap, quarantined, not selected).

@@ -128,7 +128,8 @@ class Workers : public ::testing::Test {
                        << "\"\n[node]\nname = \"" << name << "\"\nmax_jobs = "
                        << max_jobs << "\nsoftware_slots = " << (software_slots < 0 ? max_jobs : software_slots)
                        << "\nlease_seconds = 3\nheartbeat_seconds = 0.5\nretry_base_seconds = 1\n"
-                       << "drain_seconds = 30\n" << extra;
+                       << "drain_seconds = 30\ncapacity_file = \"" << (tmp_ / "capacity.json").string() << "\"\n"
+                       << extra;
     fs::path logs = tmp_ / name;
     fs::create_directories(logs);
     int pid = spawn_kiln({"node", "--config", cfg.string()}, logs);
@@ -410,6 +411,13 @@ TEST_F(Workers, TwoDevicesSixJobsAndNoCapIsEverPassed) {
   ScopedEnv drivers("LIBVA_DRIVERS_PATH", KILN_FAKE_VA_DRIVER_DIR);
   ScopedEnv driver("LIBVA_DRIVER_NAME", "kiln_cpu");
   ScopedEnv topology("HWLOC_XMLFILE", std::string(KILN_SOURCE_DIR) + "/tests/accel/fixtures/2s-2numa-2flex.xml");
+  // What kiln bench measured here: capacities the node takes, and session counts (4) that the
+  // node.toml rule below overrides (configured beats measured).
+  nlohmann::json measured = {{"format", 1}, {"measuredAt", "2026-12-04T21:00:00Z"}, {"devices", nlohmann::json::array()}};
+  for (const auto& node : {a, b})
+    measured["devices"].push_back({{"backend", "vaapi"}, {"id", node.string()}, {"capacityPixelsPerSecond", 5e7},
+                                   {"sessions", 4}, {"jobs", 2}});
+  std::ofstream(tmp_ / "capacity.json") << measured.dump();
   int metrics_port = free_port();
   start_node("n1", 6,
              "metrics_listen = \"127.0.0.1:" + std::to_string(metrics_port) + "\"\n"
@@ -471,6 +479,21 @@ TEST_F(Workers, TwoDevicesSixJobsAndNoCapIsEverPassed) {
   EXPECT_GE(ran_on[dev_b], 1) << "jobs spread by load over both devices";
   const std::string m = metrics(metrics_port);
   for (const auto& key : {dev_a, dev_b, sw}) EXPECT_EQ(gauge_of(m, "kiln_device_jobs", key), 0) << key;
+  // The live ledger from the node itself, and through the API: measured capacity, configured cap.
+  RunResult live = run_kiln({"devices", "--node", "127.0.0.1:" + std::to_string(metrics_port)});
+  EXPECT_EQ(live.exit_code, 0) << live.err;
+  EXPECT_NE(live.out.find("vaapi    " + a.string()), std::string::npos) << live.out;
+  EXPECT_NE(live.out.find("0/2       0.00   5e+07      measured"), std::string::npos) << live.out;
+  nlohmann::json api_devices;
+  EXPECT_TRUE(eventually([&] {
+    auto r = client().Get("/v1/devices", auth());
+    if (!r || r->status != 200) return false;
+    api_devices = nlohmann::json::parse(r->body);
+    int measured_seen = 0;
+    for (const auto& d : api_devices["devices"])
+      if (d["backend"] == "vaapi" && d["capacitySource"] == "measured" && d["maxSessions"] == 2) ++measured_seen;
+    return measured_seen == 2;
+  }, 10s)) << api_devices.dump(2);
 #endif
 }
 
