@@ -29,8 +29,11 @@ extern "C" {
 #include "kiln/backend.hpp"
 #include "kiln/ladder.hpp"
 #include "kiln/topology.hpp"
+#include "kiln/node_config.hpp"
 #include "kiln/version.hpp"
 #include "log.hpp"
+#include "scheduler/capacity_file.hpp"
+#include "scheduler/ledger.hpp"
 
 namespace kiln::cli {
 namespace {
@@ -51,6 +54,8 @@ struct BenchOptions {
   std::string peers = "ffmpeg,naive,gstreamer";
   std::string devices = "software";  // sweep these: "software", "all", or backend names
   std::string out;
+  std::string capacity_file;         // --recommend also writes the measurements here
+  std::string node_config;           // the node's rules, for the placed sweep
   bool recommend = false;
   bool quality = true;
 };
@@ -94,10 +99,16 @@ Result<Run> run_processes(const std::vector<std::vector<std::string>>& cmds, con
     pids.push_back(pid);
   }
   int failed = 0;
-  for (pid_t pid : pids) {
+  r.walls.assign(pids.size(), 0);
+  for (size_t left = pids.size(); left > 0;) {  // in the order they end: each one's own wall
     int status = 0;
     rusage ru{};
-    wait4(pid, &status, 0, &ru);
+    pid_t pid = wait4(-1, &status, 0, &ru);
+    if (pid < 0) break;
+    auto at = std::find(pids.begin(), pids.end(), pid);
+    if (at == pids.end()) continue;
+    --left;
+    r.walls[at - pids.begin()] = std::chrono::duration<double>(Clock::now() - t0).count();
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) ++failed;
     r.cpu += ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
     r.rss_mib = std::max(r.rss_mib, ru.ru_maxrss / 1024.0);
@@ -347,7 +358,14 @@ class Bench {
     int n = 0;
     if (o_.mode == "single" || o_.mode == "all") n += o_.runs * (1 + static_cast<int>(peers().size()));
     if (o_.mode == "threads" || o_.mode == "all") n += o_.runs * 3;
-    if (o_.mode == "sweep" || o_.mode == "all") n += o_.runs * o_.max_concurrency;
+    if (o_.mode == "sweep" || o_.mode == "all") {
+      int targets = 0;
+      for (const auto& d : devices_)
+        if (d.usable && !d.cpu_emulated && (o_.devices == "all" || o_.devices.find(d.backend) != std::string::npos))
+          ++targets;
+      n += o_.runs * o_.max_concurrency * targets;
+      if (targets >= 2) n += o_.runs * (o_.max_concurrency * targets + 1);  // the placed sweep, at most
+    }
     return std::max(n, 1);
   }
 
@@ -355,7 +373,7 @@ class Bench {
     ++done_steps_;
     Progress p;
     p.phase = "transcoding";
-    p.percent = 100.0 * done_steps_ / total_steps_;
+    p.percent = std::min(100.0, 100.0 * done_steps_ / total_steps_);
     auto elapsed = std::chrono::duration<double>(Clock::now() - start_).count();
     p.eta_seconds = done_steps_ ? elapsed / done_steps_ * (total_steps_ - done_steps_) : -1;
     if (tty_) bar_.update(p);
@@ -367,17 +385,25 @@ class Bench {
                                   "--log-level", "error"};
     if (!o_.ladder.empty()) c.insert(c.end(), {"--ladder", o_.ladder});
     if (threads) c.insert(c.end(), {"--threads", std::to_string(threads)});
-    if (device) c.insert(c.end(), {"--backend", device->backend, "--device", device->id});
+    if (device && device->backend == "software") c.insert(c.end(), {"--backend", "software"});
+    else if (device) c.insert(c.end(), {"--backend", device->backend, "--device", device->id});
     return c;
   }
 
   /// N concurrent kiln jobs; stage times from their results.
   Result<Run> run_kiln(int n, int threads, const Device* device) {
+    return run_kiln_on(std::vector<const Device*>(static_cast<size_t>(n), device), threads);
+  }
+
+  /// One concurrent kiln job per entry, each on its device (nullptr: as kiln chooses).
+  Result<Run> run_kiln_on(const std::vector<const Device*>& jobs, int threads) {
+    const int n = static_cast<int>(jobs.size());
+    const Device* device = jobs.empty() ? nullptr : jobs.front();
     std::vector<std::vector<std::string>> cmds;
     std::vector<std::string> outs;
     for (int i = 0; i < n; ++i) {
       fs::path dir = out_ / "work" / fmt::format("kiln-{}", i);
-      cmds.push_back(kiln_cmd(dir, threads, device));
+      cmds.push_back(kiln_cmd(dir, threads, jobs[i]));
       outs.push_back((out_ / "work" / fmt::format("kiln-{}.json", i)).string());
     }
     auto r = run_processes(cmds, outs);
@@ -577,6 +603,13 @@ class Bench {
     return Status::ok();
   }
 
+  /// Output pixels of one frame of the ladder: what a device's capacity is counted in.
+  double pixels_per_frame() const {
+    double px = 0;
+    for (const auto& p : plan_) px += static_cast<double>(p.width) * p.height;
+    return px;
+  }
+
   Status concurrency_sweep() {
     std::vector<const Device*> targets;
     for (const auto& d : devices_) {
@@ -585,13 +618,14 @@ class Bench {
     }
     nlohmann::json sweeps = nlohmann::json::array();
     std::vector<bench::DeviceDensity> densities;
+    std::vector<double> single_fps;  // one job alone on each device
     for (const Device* d : targets) {
       std::vector<bench::SweepPoint> points;
       for (int n = 1; n <= o_.max_concurrency; ++n) {
         std::vector<double> wall;
         Run last;
         for (int i = 0; i < o_.runs; ++i) {
-          auto r = run_kiln(n, 0, d->backend == "software" ? nullptr : d);
+          auto r = run_kiln(n, 0, d);
           if (!r) return r.status();
           runs_.push_back(*r);
           wall.push_back(r->wall);
@@ -603,21 +637,140 @@ class Bench {
         if (bench::sweep_should_stop(points)) break;
       }
       nlohmann::json pts = nlohmann::json::array();
-      for (const auto& p : points)
+      double best_fps = 0;
+      for (const auto& p : points) {
         pts.push_back({{"concurrency", p.concurrency}, {"aggregateFps", p.aggregate_fps}, {"perJobSpeed", p.per_job_speed}});
+        best_fps = std::max(best_fps, p.aggregate_fps);
+      }
       int dens = bench::density(points);
-      double best_single = points.front().aggregate_fps;
+      single_fps.push_back(points.front().aggregate_fps);
       nlohmann::json scaling;
       for (const auto& p : points)
-        if (p.concurrency >= 2) scaling[std::to_string(p.concurrency)] = p.aggregate_fps / best_single;
+        if (p.concurrency >= 2) scaling[std::to_string(p.concurrency)] = p.aggregate_fps / single_fps.back();
+      const double capacity = best_fps * pixels_per_frame();
       sweeps.push_back({{"backend", d->backend}, {"device", d->id}, {"points", pts}, {"density", dens},
-                        {"aggregateOverSingle", scaling}});
+                        {"aggregateOverSingle", scaling}, {"capacityPixelsPerSecond", capacity}});
       series_.push_back({fmt::format("{} {}", d->backend, d->id), points});
-      densities.push_back({d->backend, d->id, d->pci_address, dens, static_cast<int>(plan_.size())});
+      densities.push_back({d->backend, d->id, d->pci_address, dens, static_cast<int>(plan_.size()), capacity});
     }
     report_["sweep"] = sweeps;
+    measured_ = measurements(densities);
+    if (targets.size() >= 2) KILN_RETURN_IF_ERROR(placed_sweep(targets, single_fps));
     recommendation_ = bench::recommend_snippet(densities);
     report_["recommendation"] = recommendation_;
+    return Status::ok();
+  }
+
+  scheduler::Measurements measurements(const std::vector<bench::DeviceDensity>& densities) const {
+    scheduler::Measurements m;
+    char when[32] = {};
+    std::time_t now = std::time(nullptr);
+    std::strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+    m.measured_at = when;
+    m.command = command_;
+    const std::string ladder = fmt::format("{} of a {}x{} {:.2f} fps source", o_.ladder.empty() ? "default ladder" : o_.ladder,
+                                           width_, height_, fps_);
+    for (const auto& d : densities) {
+      scheduler::MeasuredDevice md;
+      md.backend = d.backend;
+      md.id = d.id;
+      md.pci_address = d.pci_address;
+      for (const auto& dev : devices_)
+        if (dev.backend == d.backend && dev.id == d.id) md.model = dev.model;
+      md.capacity = d.capacity;
+      md.jobs = d.density;
+      md.sessions = d.backend == "software" ? 0 : bench::measured_sessions(d);
+      md.ladder = ladder;
+      m.devices[d.backend + ":" + d.id] = md;
+    }
+    return m;
+  }
+
+  /// Every device at once, placed by the node's own ledger (make_slots with the node config
+  /// and the caps just measured): jobs offered from one up to one more than the devices hold
+  /// together, so the last point shows a job the ledger refuses instead of oversubscribing.
+  Status placed_sweep(const std::vector<const Device*>& targets, const std::vector<double>& single_fps) {
+    NodeConfig config;
+    if (!o_.node_config.empty()) {
+      auto loaded = load_node_config(o_.node_config);
+      if (!loaded) return loaded.status();
+      config = std::move(loaded).value();
+    }
+    std::vector<Device> devs;
+    std::vector<std::string> keys;
+    for (const Device* d : targets) {
+      devs.push_back(*d);
+      keys.push_back(scheduler::device_key(*d));
+    }
+    const auto slots = scheduler::make_slots(devs, config, &measured_);
+    int room = 0;  // jobs the devices hold together at their caps
+    for (const auto& s : slots) {
+      const int per_job = static_cast<int>(plan_.size());
+      int jobs = s.max_jobs > 0 ? s.max_jobs : s.max_sessions > 0 ? s.max_sessions / per_job : o_.max_concurrency;
+      room += std::max(jobs, 0);
+    }
+    scheduler::Demand demand;
+    demand.sessions = static_cast<int>(plan_.size());
+    demand.pixels_per_second = scheduler::output_pixel_rate(plan_, fps_);
+    std::vector<bench::PlacedPoint> points;
+    nlohmann::json out = nlohmann::json::array();
+    for (int offered = 1; offered <= room + 1; ++offered) {
+      std::vector<double> wall, slowest;
+      bench::PlacedPoint point;
+      point.offered = offered;
+      point.jobs_per_device.assign(targets.size(), 0);
+      point.most_sessions.assign(targets.size(), 0);
+      for (int round = 0; round < o_.runs; ++round) {
+        scheduler::Ledger ledger(slots);
+        std::vector<const Device*> placed;
+        std::vector<int> jobs(targets.size(), 0);
+        int refused = 0;
+        for (int job = 0; job < offered; ++job) {
+          auto p = ledger.place(job + 1, demand, keys, nullptr);
+          if (!p) {
+            ++refused;
+            continue;
+          }
+          const size_t at = std::find(keys.begin(), keys.end(), p->order.front()) - keys.begin();
+          placed.push_back(targets[at]);
+          ++jobs[at];
+        }
+        const auto held = ledger.snapshot();
+        for (size_t i = 0; i < targets.size(); ++i)
+          for (const auto& s : held)
+            if (scheduler::device_key(s.device) == keys[i])
+              point.most_sessions[i] = std::max(point.most_sessions[i], s.sessions);
+        point.refused = refused;
+        point.jobs_per_device = jobs;
+        if (placed.empty()) return Status(Code::kBusy, "the node's placement refused every job: check the caps");
+        auto r = run_kiln_on(placed, 0);
+        if (!r) return r.status();
+        r->tool = "kiln:placed";
+        runs_.push_back(*r);
+        wall.push_back(r->wall);
+        double worst = 1e9;
+        for (double w : r->walls) worst = std::min(worst, w > 0 ? seconds_ / w : 0);
+        slowest.push_back(worst);
+        step(fmt::format("placed x{}", offered));
+      }
+      const double w = bench::summarize(wall).median;
+      point.aggregate_fps = w > 0 ? frames_ * (offered - point.refused) / w : 0;
+      point.slowest_job_speed = bench::summarize(slowest).median;
+      points.push_back(point);
+      nlohmann::json per = nlohmann::json::array();
+      for (size_t i = 0; i < targets.size(); ++i) {
+        const auto& s = slots[i];
+        per.push_back({{"device", keys[i]}, {"jobs", point.jobs_per_device[i]}, {"mostSessions", point.most_sessions[i]},
+                       {"maxSessions", s.max_sessions}, {"maxJobs", s.max_jobs}});
+      }
+      out.push_back({{"offered", offered}, {"refused", point.refused}, {"aggregateFps", point.aggregate_fps},
+                     {"slowestJobSpeed", point.slowest_job_speed}, {"devices", per}});
+    }
+    double sum_single = 0;
+    for (double f : single_fps) sum_single += f;
+    report_["placed"] = {{"points", out}, {"sumOfSingleJobFps", sum_single},
+                         {"efficiencyAtDensity", bench::placed_efficiency(points, single_fps)},
+                         {"capsFrom", o_.node_config.empty() ? "this run's measurements" : o_.node_config}};
     return Status::ok();
   }
 
@@ -632,6 +785,24 @@ class Bench {
     std::printf("\nfiles: %s, %s%s\n", (out_ / "bench.json").c_str(), (out_ / "bench.csv").c_str(),
                 series_.empty() ? "" : (", " + (out_ / "sweep.svg").string()).c_str());
     if (o_.recommend && !recommendation_.empty()) std::printf("\n%s", recommendation_.c_str());
+    if (o_.recommend && !measured_.devices.empty()) write_capacity();
+  }
+
+  /// The measurements for a node: always beside the report, and where --capacity-file says.
+  void write_capacity() {
+    auto log = logger("bench");
+    const std::string here = (out_ / "capacity.json").string();
+    if (auto st = scheduler::save_measurements(here, measured_); !st.is_ok()) log->warn("{}", st.message());
+    if (o_.capacity_file.empty()) {
+      std::printf("\ncapacity file: %s (a node reads it from [node] capacity_file, default "
+                  "/var/lib/kiln/capacity.json; or pass --capacity-file)\n", here.c_str());
+      return;
+    }
+    if (auto st = scheduler::save_measurements(o_.capacity_file, measured_); !st.is_ok()) {
+      log->error("{}", st.message());
+      return;
+    }
+    std::printf("\ncapacity file: %s (restart the node to use it)\n", o_.capacity_file.c_str());
   }
 
   void print_table() {
@@ -676,12 +847,28 @@ class Bench {
                     t["fps"].get<double>());
     if (report_.contains("sweep"))
       for (const auto& s : report_["sweep"]) {
-        std::printf("\nsweep %s %s: density %d\n", s["backend"].get<std::string>().c_str(),
-                    s["device"].get<std::string>().c_str(), s["density"].get<int>());
+        std::printf("\nsweep %s %s: density %d, capacity %.3g output pixels/s\n", s["backend"].get<std::string>().c_str(),
+                    s["device"].get<std::string>().c_str(), s["density"].get<int>(),
+                    s["capacityPixelsPerSecond"].get<double>());
         for (const auto& p : s["points"])
           std::printf("  %d job(s): %7.1f fps aggregate, %5.2fx per job\n", p["concurrency"].get<int>(),
                       p["aggregateFps"].get<double>(), p["perJobSpeed"].get<double>());
       }
+    if (report_.contains("placed")) {
+      const auto& pl = report_["placed"];
+      std::printf("\nplaced by the node's ledger (caps from %s):\n", pl["capsFrom"].get<std::string>().c_str());
+      for (const auto& p : pl["points"]) {
+        std::string per;
+        for (const auto& d : p["devices"])
+          per += fmt::format("  {} {} job(s), {}/{} sessions", d["device"].get<std::string>(), d["jobs"].get<int>(),
+                             d["mostSessions"].get<int>(), d["maxSessions"].get<int>());
+        std::printf("  %d offered, %d refused: %7.1f fps aggregate, slowest job %.2fx;%s\n", p["offered"].get<int>(),
+                    p["refused"].get<int>(), p["aggregateFps"].get<double>(), p["slowestJobSpeed"].get<double>(),
+                    per.c_str());
+      }
+      std::printf("  at the density: %.1f%% of the devices' single-job fps summed (%.1f fps)\n",
+                  100 * pl["efficiencyAtDensity"].get<double>(), pl["sumOfSingleJobFps"].get<double>());
+    }
   }
 
   const BenchOptions& o_;
@@ -698,6 +885,7 @@ class Bench {
   std::vector<Run> runs_;
   std::vector<bench::Series> series_;
   std::string recommendation_;
+  scheduler::Measurements measured_;
   bool tty_ = isatty(STDERR_FILENO) != 0;
   ProgressDisplay bar_{tty_};
   int total_steps_ = 1, done_steps_ = 0;
@@ -721,7 +909,11 @@ std::function<int()> add_bench(CLI::App& app, int argc, char** argv) {
   cmd->add_option("--peers", o->peers, "ffmpeg (one-process ladder), naive (one process per rendition), gstreamer");
   cmd->add_option("--devices", o->devices, "sweep these backends (software, all, or names)");
   cmd->add_option("--out", o->out, "where bench.json, bench.csv and sweep.svg go (default bench-out/run-TIME)");
-  cmd->add_flag("--recommend", o->recommend, "print a node.toml snippet from the measured density");
+  cmd->add_flag("--recommend", o->recommend,
+                "write the measured capacity and sessions per device (capacity.json) and print node.toml lines");
+  cmd->add_option("--capacity-file", o->capacity_file,
+                  "with --recommend: also write the measurements here (a node's [node] capacity_file)");
+  cmd->add_option("--node-config", o->node_config, "node.toml whose rules the placed sweep applies");
   cmd->add_flag("!--no-quality", o->quality, "skip SSIM/PSNR");
   std::string command;
   for (int i = 0; i < argc; ++i) command += (i ? " " : "") + std::string(argv[i]);

@@ -39,8 +39,25 @@ int density(const std::vector<SweepPoint>& points) {
   return best;
 }
 
+int measured_sessions(const DeviceDensity& d) { return std::max(d.density, 1) * std::max(d.renditions, 1); }
+
+double placed_efficiency(const std::vector<PlacedPoint>& points, const std::vector<double>& single_fps) {
+  double sum = 0;
+  for (double f : single_fps) sum += f;
+  if (points.empty() || sum <= 0) return 0;
+  const PlacedPoint* at = nullptr;
+  for (const auto& p : points)
+    if (p.slowest_job_speed >= 1.0 && (!at || p.offered - p.refused > at->offered - at->refused)) at = &p;
+  if (!at)
+    for (const auto& p : points)
+      if (!at || p.offered - p.refused > at->offered - at->refused) at = &p;
+  return at->aggregate_fps / sum;
+}
+
 std::string recommend_snippet(const std::vector<DeviceDensity>& devices) {
-  std::string out = "# From kiln bench: the most concurrent jobs each device ran at real time or faster.\n";
+  std::string out = "# From kiln bench: the most concurrent jobs each device ran at real time or faster,\n"
+                    "# and the output pixels/s it sustained (capacity). The same figures are in the\n"
+                    "# capacity file this run wrote; a node reads that from [node] capacity_file.\n";
   for (const auto& d : devices) {
     if (d.backend == "software") {
       out += fmt::format("[node]\nsoftware_slots = {}\n", std::max(d.density, 0));
@@ -48,7 +65,9 @@ std::string recommend_snippet(const std::vector<DeviceDensity>& devices) {
     } else {
       out += fmt::format("\n[[device]]\nmatch = {{ {} = \"{}\", backend = \"{}\" }}\nmax_sessions = {}\n",
                          d.pci_address.empty() ? "render_node" : "pci",
-                         d.pci_address.empty() ? d.id : d.pci_address, d.backend, d.density * d.renditions);
+                         d.pci_address.empty() ? d.id : d.pci_address, d.backend, measured_sessions(d));
+      if (d.density == 0) out += "# (no job ran at real time here: one job at a time)\n";
+      if (d.capacity > 0) out += fmt::format("capacity = {:.4g}\n", d.capacity);
     }
   }
   return out;

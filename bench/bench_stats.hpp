@@ -25,6 +25,7 @@ struct Run {
   int64_t frames = 0;         // source frames per job
   double media_seconds = 0;   // source duration per job
   nlohmann::json stages;      // kiln: decode/scale/encode/package seconds (per job, summed)
+  std::vector<double> walls;  // each process's own wall seconds, in the order started
 };
 
 /// Aggregate frames per second (all jobs), per-job speed (x realtime), CPU s per output frame.
@@ -50,8 +51,27 @@ struct DeviceDensity {
   std::string backend, id, pci_address;
   int density = 0;
   int renditions = 2;         // encoder sessions per job
+  double capacity = 0;        // output pixels/s at its best measured point (0 = not measured)
 };
 std::string recommend_snippet(const std::vector<DeviceDensity>& devices);
+
+/// Encoder sessions a device is measured to hold: its density's jobs times sessions per job, at
+/// least one job's worth (a device that never ran in real time still runs one job at a time).
+int measured_sessions(const DeviceDensity& d);
+
+/// The two-device sweep through the node's placement: at each total concurrency, the jobs the
+/// ledger placed on each device, the ones it refused (caps full), and the throughput.
+struct PlacedPoint {
+  int offered = 0;                    // jobs offered to the ledger at once
+  int refused = 0;                    // placed nowhere: every device at its cap
+  std::vector<int> jobs_per_device;   // in the order of the devices swept
+  std::vector<int> most_sessions;     // the most sessions each device held (never above its cap)
+  double aggregate_fps = 0;
+  double slowest_job_speed = 0;       // x real time, of the slowest placed job
+};
+/// aggregate fps at the density (the most placed jobs with every job at real time or faster;
+/// the largest point when none was) over the sum of each device's single-job fps alone.
+double placed_efficiency(const std::vector<PlacedPoint>& points, const std::vector<double>& single_fps);
 
 /// Output files.
 std::string to_csv(const std::vector<Run>& runs);

@@ -53,6 +53,29 @@ TEST(BenchStats, RecommendationIsANodeTomlSnippet) {
   EXPECT_TRUE(parsed.is_ok()) << parsed.status().to_string();
 }
 
+TEST(BenchStats, RecommendationCarriesTheMeasuredCapacity) {
+  DeviceDensity slow{"vaapi", "/dev/dri/renderD128", "0000:4d:00.0", 0, 2, 5.5e7};
+  std::string s = recommend_snippet({slow});
+  EXPECT_NE(s.find("max_sessions = 2\n"), std::string::npos) << s;  // never real time: one job at a time
+  EXPECT_NE(s.find("capacity = 5.5e+07\n"), std::string::npos) << s;
+  auto parsed = parse_node_config(s, "recommendation");
+  ASSERT_TRUE(parsed.is_ok()) << parsed.status().to_string();
+  ASSERT_EQ(parsed->devices.size(), 1u);
+  EXPECT_DOUBLE_EQ(parsed->devices[0].capacity, 5.5e7);
+  EXPECT_EQ(measured_sessions({"nvenc", "x", "", 6, 3, 0}), 18);
+}
+
+TEST(BenchStats, PlacedEfficiencyIsTakenAtTheDensity) {
+  // Two devices of 100 fps alone each. At 4 jobs every job is still real time: 180 fps of 200.
+  std::vector<PlacedPoint> points = {{1, 0, {1, 0}, {2, 0}, 100, 3.0}, {2, 0, {1, 1}, {2, 2}, 190, 3.0},
+                                     {4, 0, {2, 2}, {4, 4}, 180, 1.2}, {5, 1, {2, 2}, {4, 4}, 185, 0.9}};
+  EXPECT_DOUBLE_EQ(placed_efficiency(points, {100, 100}), 0.9);
+  // No point at real time: the most jobs placed.
+  std::vector<PlacedPoint> slow = {{1, 0, {1, 0}, {2, 0}, 20, 0.5}, {2, 0, {1, 1}, {2, 2}, 30, 0.4}};
+  EXPECT_DOUBLE_EQ(placed_efficiency(slow, {20, 20}), 0.75);
+  EXPECT_DOUBLE_EQ(placed_efficiency({}, {20}), 0);
+}
+
 TEST(BenchStats, CsvHasAHeaderAndARowPerRun) {
   bench::Run r;
   r.tool = "kiln";
