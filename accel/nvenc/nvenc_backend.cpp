@@ -123,8 +123,14 @@ Result<VideoRecipe> make_recipe(const Device& device, const MediaInfo& input) {
   return r;
 }
 
+Result<SessionLimit> count_sessions(const Device& device, int max) {
+  if (device.cuda_index < 0)
+    return Status(Code::kUnsupported, fmt::format("{} is not open through CUDA here: nothing to count", device.id));
+  return count_nvenc_sessions(device.cuda_index, max);
+}
+
 }  // namespace
 
-const BackendOps kBackend{"nvenc", &probe, &make_recipe};
+const BackendOps kBackend{"nvenc", &probe, &make_recipe, true, &count_sessions};
 
 }  // namespace kiln::nvenc

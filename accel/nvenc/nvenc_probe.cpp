@@ -45,27 +45,38 @@ std::string lower(std::string s) {
 
 constexpr const char* kBusyAnswer = "every NVENC session was in use at probe time (busy)";
 
-/// Opens (and closes) a tiny h264_nvenc session on GPU `ordinal`: "" if it opened,
-/// kBusyAnswer if the driver refused for its session cap, else why there is no NVENC.
-std::string try_nvenc(int ordinal) {
+/// A tiny h264_nvenc session on GPU `ordinal`, open while `ctx` lives; avcodec_open2's answer.
+int open_nvenc(int ordinal, av::CodecContextPtr& ctx) {
   const AVCodec* codec = avcodec_find_encoder_by_name("h264_nvenc");
-  if (!codec) return "this FFmpeg has no h264_nvenc";
-  av::CodecContextPtr ctx(avcodec_alloc_context3(codec));
-  if (!ctx) return "out of memory";
+  if (!codec) return AVERROR_ENCODER_NOT_FOUND;
+  ctx.reset(avcodec_alloc_context3(codec));
+  if (!ctx) return AVERROR(ENOMEM);
   ctx->width = 256;
   ctx->height = 144;
   ctx->pix_fmt = AV_PIX_FMT_NV12;
   ctx->time_base = {1, 30};
   av_opt_set_int(ctx->priv_data, "gpu", ordinal, 0);
-  int ret = avcodec_open2(ctx.get(), codec, nullptr);
+  return avcodec_open2(ctx.get(), codec, nullptr);
+}
+
+std::string av_message(int ret) {
+  std::array<char, AV_ERROR_MAX_STRING_SIZE> err{};
+  av_strerror(ret, err.data(), err.size());
+  return err.data();
+}
+
+/// Opens (and closes) a tiny h264_nvenc session on GPU `ordinal`: "" if it opened,
+/// kBusyAnswer if the driver refused for its session cap, else why there is no NVENC.
+std::string try_nvenc(int ordinal) {
+  if (!avcodec_find_encoder_by_name("h264_nvenc")) return "this FFmpeg has no h264_nvenc";
+  av::CodecContextPtr ctx;
+  int ret = open_nvenc(ordinal, ctx);
   switch (classify_nvenc_open(ret)) {
     case NvencAnswer::kPresent: return "";
     case NvencAnswer::kBusy: return kBusyAnswer;
     case NvencAnswer::kAbsent: break;
   }
-  std::array<char, AV_ERROR_MAX_STRING_SIZE> err{};
-  av_strerror(ret, err.data(), err.size());
-  return fmt::format("no NVENC on this GPU ({})", err.data());
+  return fmt::format("no NVENC on this GPU ({})", av_message(ret));
 }
 
 }  // namespace
@@ -114,6 +125,40 @@ CudaProbe probe_cuda() {
     p.gpus.push_back(std::move(g));
   }
   return p;
+}
+
+Result<SessionLimit> count_until_refused(const std::function<int(int)>& open, int max) {
+  SessionLimit limit;
+  for (int i = 0; i < max; ++i) {
+    const int ret = open(i);
+    switch (classify_nvenc_open(ret)) {
+      case NvencAnswer::kPresent:
+        ++limit.opened;
+        continue;
+      case NvencAnswer::kBusy:
+        limit.refused = true;
+        limit.note = fmt::format("the driver refused session {} (busy): {} at once", i + 1, limit.opened);
+        return limit;
+      case NvencAnswer::kAbsent:
+        if (limit.opened == 0)
+          return Status(Code::kUnsupported, fmt::format("no NVENC session opens: {}", av_message(ret)));
+        // Not the cap's answer: say so rather than call it the limit.
+        limit.note = fmt::format("session {} failed for another reason ({}) after {} opened", i + 1,
+                                 av_message(ret), limit.opened);
+        return limit;
+    }
+  }
+  limit.note = fmt::format("{} sessions opened and the driver refused none (at least {})", limit.opened, limit.opened);
+  return limit;
+}
+
+Result<SessionLimit> count_nvenc_sessions(int ordinal, int max) {
+  std::vector<av::CodecContextPtr> open;  // all held until the count ends
+  open.reserve(static_cast<size_t>(std::max(max, 0)));
+  return count_until_refused([&](int) {
+    open.emplace_back();
+    return open_nvenc(ordinal, open.back());
+  }, max);
 }
 
 NvencAnswer classify_nvenc_open(int averror) {

@@ -2,8 +2,11 @@
 // The CUDA driver, loaded at run time (libcuda.so.1 ships with the NVIDIA driver, not with
 // Kiln): which GPUs it sees, by PCI bus id, and whether each can open an NVENC session.
 
+#include <functional>
 #include <string>
 #include <vector>
+
+#include "kiln/backend.hpp"
 
 namespace kiln::nvenc {
 
@@ -30,5 +33,13 @@ CudaProbe probe_cuda();
 /// the GPU has NVENC and is busy, which must never read as "no NVENC".
 enum class NvencAnswer { kPresent, kBusy, kAbsent };
 NvencAnswer classify_nvenc_open(int averror);
+
+/// Opens sessions one after another with `open` (session index -> avcodec_open2's answer; the
+/// caller keeps each open) until the driver refuses or `max` are open. kUnsupported when not
+/// even the first opens for a reason other than busy.
+Result<SessionLimit> count_until_refused(const std::function<int(int)>& open, int max);
+
+/// The NVENC session limit of CUDA GPU `ordinal`, found by opening small h264_nvenc sessions.
+Result<SessionLimit> count_nvenc_sessions(int ordinal, int max);
 
 }  // namespace kiln::nvenc

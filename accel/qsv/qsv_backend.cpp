@@ -4,9 +4,13 @@
 // in libvpl 2.8's headers; the dispatcher implements it.
 #define ONEVPL_EXPERIMENTAL
 #include <vpl/mfx.h>
+#include <vpl/mfxjpeg.h>
+#include <vpl/mfxvp8.h>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
+#include <algorithm>
 #include <memory>
 
 extern "C" {
@@ -28,6 +32,7 @@ struct Implementation {
   std::string name;
   std::string pci_address;
   int render_node = 0;  // N of /dev/dri/renderD<N>; 0 = unknown
+  std::vector<std::string> decode, encode;  // from its mfxDecoderDescription / mfxEncoderDescription
 };
 
 /// Hardware implementations the dispatcher finds. Legacy MFXInit can report success with no
@@ -46,7 +51,13 @@ std::vector<Implementation> enumerate() {
     if (MFXEnumImplementations(loader.get(), i, MFX_IMPLCAPS_IMPLDESCSTRUCTURE, &desc) != MFX_ERR_NONE)
       break;
     Implementation found;
-    found.name = static_cast<mfxImplDescription*>(desc)->ImplName;
+    const auto* d = static_cast<mfxImplDescription*>(desc);
+    found.name = d->ImplName;
+    std::vector<uint32_t> dec, enc;
+    for (mfxU16 c = 0; d->Dec.Codecs && c < d->Dec.NumCodecs; ++c) dec.push_back(d->Dec.Codecs[c].CodecID);
+    for (mfxU16 c = 0; d->Enc.Codecs && c < d->Enc.NumCodecs; ++c) enc.push_back(d->Enc.Codecs[c].CodecID);
+    found.decode = codec_names(dec);
+    found.encode = codec_names(enc);
     MFXDispReleaseImplDescription(loader.get(), desc);
     mfxHDL ext = nullptr;
     if (MFXEnumImplementations(loader.get(), i, MFX_IMPLCAPS_DEVICE_ID_EXTENDED, &ext) == MFX_ERR_NONE) {
@@ -73,7 +84,7 @@ std::vector<Device> probe(const Topology& topology) {
   for (const auto& g : topology.gpus) {
     if (g.vendor != "intel" || g.render_node.empty()) continue;
     Device d = device_from_gpu(g, "qsv", g.render_node);
-    d.encode_codecs = {"h264"};
+    if (topology.from_file) d.encode_codecs = {"h264"};  // a plan: what a current Intel GPU has
     d.description = fmt::format("{} via oneVPL", d.model.empty() ? "Intel GPU" : d.model);
     if (topology.from_file) {
       d.health = planned_health(topology);
@@ -87,6 +98,13 @@ std::vector<Device> probe(const Topology& topology) {
       d.health = "no oneVPL runtime for this GPU (install libmfx-gen1.2 / intel-media-va-driver-non-free)";
     } else {
       d.description = fmt::format("{} ({})", d.description, impl->name);
+      d.decode_codecs = impl->decode;
+      d.encode_codecs = impl->encode;
+      if (std::find(d.encode_codecs.begin(), d.encode_codecs.end(), "h264") == d.encode_codecs.end()) {
+        d.usable = false;  // the only recipe here ends in h264_qsv
+        d.health = fmt::format("{} describes no H.264 encoder (encodes: {})", impl->name,
+                               d.encode_codecs.empty() ? "none" : fmt::format("{}", fmt::join(d.encode_codecs, ",")));
+      }
     }
     out.push_back(std::move(d));
   }
@@ -102,6 +120,8 @@ std::string scale_filter(const ScaleRequest& r) {
 }
 
 Result<VideoRecipe> make_recipe(const Device& device, const MediaInfo&) {
+  if (std::find(device.encode_codecs.begin(), device.encode_codecs.end(), "h264") == device.encode_codecs.end())
+    return Status(Code::kUnsupported, fmt::format("QSV on {} has no H.264 encoder", device.id));
   auto hw = open_hw_device("vaapi", device.render_node, "VAAPI (for QSV) on " + device.render_node);
   if (!hw) return hw.status();
   VideoRecipe r;
@@ -117,6 +137,29 @@ Result<VideoRecipe> make_recipe(const Device& device, const MediaInfo&) {
 }
 
 }  // namespace
+
+std::string codec_name(uint32_t fourcc) {
+  switch (fourcc) {
+    case MFX_CODEC_AVC: return "h264";
+    case MFX_CODEC_HEVC: return "hevc";
+    case MFX_CODEC_AV1: return "av1";
+    case MFX_CODEC_VP9: return "vp9";
+    case MFX_CODEC_VP8: return "vp8";
+    case MFX_CODEC_MPEG2: return "mpeg2video";
+    case MFX_CODEC_VC1: return "vc1";
+    case MFX_CODEC_JPEG: return "mjpeg";
+    default: return "";
+  }
+}
+
+std::vector<std::string> codec_names(const std::vector<uint32_t>& fourccs) {
+  std::vector<std::string> out;
+  for (uint32_t f : fourccs) {
+    std::string name = codec_name(f);
+    if (!name.empty() && std::find(out.begin(), out.end(), name) == out.end()) out.push_back(std::move(name));
+  }
+  return out;
+}
 
 const BackendOps kBackend{"qsv", &probe, &make_recipe};
 

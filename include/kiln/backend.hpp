@@ -76,6 +76,13 @@ struct VideoRecipe {
   std::string encoder;        // libavcodec encoder name
 };
 
+/// What opening encoder sessions on a device until its driver refused found.
+struct SessionLimit {
+  int opened = 0;             // sessions open at once when it stopped
+  bool refused = false;       // the driver said "busy" (its cap); false: stopped at the maximum asked
+  std::string note;           // "the driver refused session 4 (busy): 3 at once"
+};
+
 struct BackendOps {
   std::string_view name;
   /// Devices this backend can open on this machine, or, for a topology read from a file, the
@@ -86,6 +93,9 @@ struct BackendOps {
   /// Whether `--backend auto` considers it without being asked (a device selector, or the
   /// backend's name, always does). Vulkan's scaler-only recipe is not a choice auto makes.
   bool automatic = true;
+  /// Counts the encoder sessions the device holds at once by opening them, up to `max`, until
+  /// the driver refuses; null where the backend has no per-device cap to find (kiln bench).
+  Result<SessionLimit> (*count_sessions)(const Device& device, int max) = nullptr;
 };
 
 /// The ordered backend table (accel/registry.cpp).
