@@ -620,6 +620,22 @@ class Bench {
     std::vector<bench::DeviceDensity> densities;
     std::vector<double> single_fps;  // one job alone on each device
     for (const Device* d : targets) {
+      // A backend with a per-device session cap (NVENC) is asked for it first: sessions are
+      // opened until the driver refuses, so the recommendation never exceeds it.
+      int session_limit = 0;
+      nlohmann::json probed;
+      for (const auto& b : backend_table())
+        if (b.name == d->backend && b.count_sessions) {
+          auto limit = b.count_sessions(*d, 64);
+          if (!limit) {
+            probed = {{"error", limit.status().message()}};
+          } else {
+            probed = {{"opened", limit->opened}, {"refused", limit->refused}, {"note", limit->note}};
+            if (limit->refused) session_limit = limit->opened;
+          }
+          logger("bench")->info("{} {}: session probe: {}", d->backend, d->id,
+                                limit ? limit->note : limit.status().message());
+        }
       std::vector<bench::SweepPoint> points;
       for (int n = 1; n <= o_.max_concurrency; ++n) {
         std::vector<double> wall;
@@ -649,9 +665,11 @@ class Bench {
         if (p.concurrency >= 2) scaling[std::to_string(p.concurrency)] = p.aggregate_fps / single_fps.back();
       const double capacity = best_fps * pixels_per_frame();
       sweeps.push_back({{"backend", d->backend}, {"device", d->id}, {"points", pts}, {"density", dens},
-                        {"aggregateOverSingle", scaling}, {"capacityPixelsPerSecond", capacity}});
+                        {"aggregateOverSingle", scaling}, {"capacityPixelsPerSecond", capacity},
+                        {"sessionProbe", probed}});
       series_.push_back({fmt::format("{} {}", d->backend, d->id), points});
-      densities.push_back({d->backend, d->id, d->pci_address, dens, static_cast<int>(plan_.size()), capacity});
+      densities.push_back({d->backend, d->id, d->pci_address, dens, static_cast<int>(plan_.size()), capacity,
+                           session_limit});
     }
     report_["sweep"] = sweeps;
     measured_ = measurements(densities);

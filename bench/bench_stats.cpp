@@ -39,7 +39,10 @@ int density(const std::vector<SweepPoint>& points) {
   return best;
 }
 
-int measured_sessions(const DeviceDensity& d) { return std::max(d.density, 1) * std::max(d.renditions, 1); }
+int measured_sessions(const DeviceDensity& d) {
+  int sessions = std::max(d.density, 1) * std::max(d.renditions, 1);
+  return d.session_limit > 0 ? std::min(sessions, d.session_limit) : sessions;
+}
 
 double placed_efficiency(const std::vector<PlacedPoint>& points, const std::vector<double>& single_fps) {
   double sum = 0;
@@ -67,6 +70,7 @@ std::string recommend_snippet(const std::vector<DeviceDensity>& devices) {
                          d.pci_address.empty() ? "render_node" : "pci",
                          d.pci_address.empty() ? d.id : d.pci_address, d.backend, measured_sessions(d));
       if (d.density == 0) out += "# (no job ran at real time here: one job at a time)\n";
+      if (d.session_limit > 0) out += fmt::format("# (the driver refused more than {} sessions at once)\n", d.session_limit);
       if (d.capacity > 0) out += fmt::format("capacity = {:.4g}\n", d.capacity);
     }
   }

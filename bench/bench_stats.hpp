@@ -52,6 +52,8 @@ struct DeviceDensity {
   int density = 0;
   int renditions = 2;         // encoder sessions per job
   double capacity = 0;        // output pixels/s at its best measured point (0 = not measured)
+  int session_limit = 0;      // sessions the driver allowed at once when probed (0 = not probed
+                              // or never refused): the sessions recommended never exceed it
 };
 std::string recommend_snippet(const std::vector<DeviceDensity>& devices);
 

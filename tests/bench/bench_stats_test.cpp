@@ -63,6 +63,11 @@ TEST(BenchStats, RecommendationCarriesTheMeasuredCapacity) {
   ASSERT_EQ(parsed->devices.size(), 1u);
   EXPECT_DOUBLE_EQ(parsed->devices[0].capacity, 5.5e7);
   EXPECT_EQ(measured_sessions({"nvenc", "x", "", 6, 3, 0}), 18);
+  // A driver that refused the 9th session caps the recommendation at 8, whatever the density.
+  DeviceDensity capped{"nvenc", "0000:ca:00.0", "0000:ca:00.0", 6, 3, 1e9, 8};
+  EXPECT_EQ(measured_sessions(capped), 8);
+  EXPECT_NE(recommend_snippet({capped}).find("max_sessions = 8\n# (the driver refused more than 8"), std::string::npos)
+      << recommend_snippet({capped});
 }
 
 TEST(BenchStats, PlacedEfficiencyIsTakenAtTheDensity) {
