@@ -1,5 +1,8 @@
 #include "pipeline/result_json.hpp"
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
 #include <chrono>
 #include <cmath>
 #include <fstream>
@@ -111,6 +114,16 @@ nlohmann::json result_json(const TranscodeResult& r) {
   };
   if (r.job_id > 0) out["kilnJob"] = {{"id", r.job_id}, {"attempt", r.job_attempt}};
   return out;
+}
+
+std::string recipe_label(const std::string& variant, bool device_decoded, bool cpu_scaled, bool hw_encoder) {
+  constexpr std::string_view kZeroCopy = "zero-copy: ";
+  if (variant.rfind(kZeroCopy, 0) != 0 || (device_decoded && !cpu_scaled && hw_encoder)) return variant;
+  std::vector<std::string> why;
+  if (!device_decoded) why.emplace_back("decoded in software");
+  if (cpu_scaled) why.emplace_back("scaled in system memory");
+  if (!hw_encoder) why.emplace_back("encoded on the CPU");
+  return fmt::format("{} (not zero-copy: {})", variant.substr(kZeroCopy.size()), fmt::join(why, ", "));
 }
 
 std::optional<OutputOwner> output_owner(const std::string& output_dir) {

@@ -22,6 +22,11 @@ struct OutputOwner {
   nlohmann::json result;  // the whole result.json: what the job completed with
 };
 std::optional<OutputOwner> output_owner(const std::string& output_dir);
+/// The recipe as the result reports it: a "zero-copy: ..." recipe keeps that name only when the
+/// frames stayed on the device from decoder to encoder (device frames out of the decoder, no
+/// scaler in system memory, a hardware encoder); otherwise it says where they left.
+std::string recipe_label(const std::string& variant, bool device_decoded, bool cpu_scaled, bool hw_encoder);
+
 /// MediaConvert's inputDetails entry for a probed input.
 nlohmann::json input_details(const MediaInfo& input);
 /// The ERROR event for a failed job.

@@ -50,7 +50,6 @@ TranscodeResult describe(const media::ProbedInput& input, const pipeline::Runner
   r.dash_manifest = (fs::path(final_dir) / package::kDashManifest).string();
   r.backend = recipe.backend;
   r.device = recipe.device.id;
-  r.variant = recipe.variant;
   r.encoder = recipe.encoder;
   // Where each stage ran, from what happened (device frames out of the decoder, device
   // scalers, a hardware encoder), not from the recipe's intent.
@@ -63,6 +62,7 @@ TranscodeResult describe(const media::ProbedInput& input, const pipeline::Runner
   if (run.device_scalers > 0) r.scale_ran_on = run.cpu_scalers > 0 ? on_device + " and cpu" : on_device;
   else if (run.cpu_scalers == 0) r.scale_ran_on = "none";  // every rendition at the source's size
   if (hw_encoder) r.encode_ran_on = on_device;
+  r.variant = pipeline::recipe_label(recipe.variant, run.device_decoded_frames > 0, run.cpu_scalers > 0, hw_encoder);
   r.accelerated = hw_encoder && !recipe.device.cpu_emulated;
   if (recipe.device.cpu_emulated)
     r.acceleration_reason = fmt::format("{} device {} ({}) is emulated on the CPU", recipe.backend,

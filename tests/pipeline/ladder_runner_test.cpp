@@ -1,4 +1,5 @@
 #include "pipeline/ladder_runner.hpp"
+#include "pipeline/result_json.hpp"
 
 #include <gtest/gtest.h>
 
@@ -57,6 +58,18 @@ TEST(Preprocess, DeinterlacesAndRotates) {
   EXPECT_EQ(preprocess_chain(v), "transpose=cclock");
   v.rotation = 180;
   EXPECT_EQ(preprocess_chain(v), "hflip,vflip");
+}
+
+// "zero-copy" is what the run did, not what the recipe hoped: a source decoded in software
+// (deinterlaced, rotated, a codec the device lacks) or a hybrid encode loses the name.
+TEST(RecipeLabel, ZeroCopyOnlyWhenFramesStayedOnTheDevice) {
+  const std::string zc = "zero-copy: vaapi decode, scale_vaapi, h264_vaapi";
+  EXPECT_EQ(recipe_label(zc, true, false, true), zc);
+  EXPECT_EQ(recipe_label(zc, false, false, true), "vaapi decode, scale_vaapi, h264_vaapi (not zero-copy: decoded in software)");
+  EXPECT_EQ(recipe_label(zc, true, true, false),
+            "vaapi decode, scale_vaapi, h264_vaapi (not zero-copy: scaled in system memory, encoded on the CPU)");
+  const std::string hybrid = "hybrid: software decode, upload, scale_vaapi, libx264";
+  EXPECT_EQ(recipe_label(hybrid, false, false, false), hybrid);  // never claimed it
 }
 
 }  // namespace
