@@ -729,7 +729,7 @@ class Bench {
     }
     scheduler::Demand demand;
     demand.sessions = static_cast<int>(plan_.size());
-    demand.pixels_per_second = scheduler::output_pixel_rate(plan_, fps_);
+    demand.pixels_per_second = output_pixel_rate(plan_, fps_);
     std::vector<bench::PlacedPoint> points;
     nlohmann::json out = nlohmann::json::array();
     for (int offered = 1; offered <= room + 1; ++offered) {

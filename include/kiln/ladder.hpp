@@ -70,4 +70,8 @@ Status validate_ladder(const Ladder& ladder);
 /// rendition at its own (even) size; duplicates collapse.
 std::vector<PlannedRendition> plan_ladder(const Ladder& ladder, const VideoStreamInfo& video);
 
+/// Output pixels per second of a planned ladder at `fps` (30 when unknown): what a job costs a
+/// device, in the unit device capacities are given in.
+double output_pixel_rate(const std::vector<PlannedRendition>& plan, double fps);
+
 }  // namespace kiln

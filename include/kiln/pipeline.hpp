@@ -12,13 +12,9 @@
 #include "kiln/backend.hpp"
 #include "kiln/ladder.hpp"
 #include "kiln/media_info.hpp"
-#include "kiln/node_config.hpp"
 #include "kiln/status.hpp"
 
 namespace kiln {
-namespace scheduler {
-class DeviceHealth;
-}
 
 struct Progress {
   std::string phase;          // "probing", "transcoding", "packaging", "publishing"
@@ -58,10 +54,11 @@ struct TranscodeRequest {
   std::string device;                             // selector: id, PCI address, render node, vendor
   /// Devices to choose from; nullptr = discover this machine's (hwloc + every backend's probe).
   const std::vector<Device>* devices = nullptr;
-  /// Strikes and quarantine across jobs (the node daemon's); nullptr = this job only.
-  scheduler::DeviceHealth* health = nullptr;
-  /// The node's device-pinning config (rules, caps, NUMA policy); nullptr = defaults.
-  const NodeConfig* node_config = nullptr;
+  /// The scheduler's word on devices across jobs ("backend:id"): quarantined ones are passed
+  /// over, and a device that failed (lost, never merely busy) is reported. Unset: no
+  /// quarantine, and strikes go nowhere.
+  std::function<bool(const std::string& device)> quarantined;
+  std::function<void(const std::string& device, const std::string& reason)> strike;
   int encoder_threads = 0;                        // per encoder; 0 = chosen from the cores
   ProgressFn on_progress;                         // called from a pipeline thread, ~4 Hz
   /// Called once the input is probed and valid (the node records it as input information).
@@ -82,9 +79,10 @@ struct TranscodeRequest {
   int64_t job_id = 0;
   int job_attempt = 0;
   const std::atomic<bool>* cancel = nullptr;      // set to stop; the job returns kCancelled
-  /// The node's placement: asked once the ladder is planned. kBusy when no device can take
-  /// the job now (the node hands it back to the queue). Unset: placed in this process
-  /// against `node_config` (kiln transcode).
+  /// Placement, asked once the ladder is planned: the node's ledger in a worker, a ledger of
+  /// this process for `kiln transcode --node-config`. kBusy when no device can take the job
+  /// now (the node hands it back to the queue). The process is then bound where it was
+  /// placed. Unset: the chain's own order, nothing bound.
   std::function<Result<DevicePlacement>(const DeviceDemand&)> place;
 };
 

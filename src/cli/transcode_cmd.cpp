@@ -12,9 +12,13 @@
 #include "cli/commands.hpp"
 #include "cli/progress_bar.hpp"
 #include "kiln/ladder.hpp"
+#include "kiln/node_config.hpp"
 #include "kiln/pipeline.hpp"
+#include "kiln/topology.hpp"
 #include "log.hpp"
 #include "pipeline/result_json.hpp"
+#include "scheduler/capacity_file.hpp"
+#include "scheduler/ledger.hpp"
 
 namespace kiln::cli {
 namespace {
@@ -114,16 +118,31 @@ int run(const TranscodeOptions& o) {
   req.overwrite = o.overwrite;
   req.backend = o.backend;
   req.device = o.device;
-  std::optional<NodeConfig> node_config;
+  // --node-config: placed as the node would place it, by a ledger of this process over this
+  // machine's devices with the config's rules and caps (and what kiln bench measured here).
+  std::vector<Device> devices;
+  std::optional<scheduler::Ledger> ledger;
   if (!o.node_config.empty()) {
-    auto loaded = load_node_config(o.node_config);
-    if (!loaded) {
-      log->error("{}", loaded.status().message());
-      if (o.json) std::puts(pipeline::error_json(o.input, loaded.status()).dump(2).c_str());
-      return exit_code(loaded.status().code());
-    }
-    node_config = std::move(loaded).value();
-    req.node_config = &*node_config;
+    auto fail = [&](const Status& st) {
+      log->error("{}", st.message());
+      if (o.json) std::puts(pipeline::error_json(o.input, st).dump(2).c_str());
+      return exit_code(st.code());
+    };
+    auto config = load_node_config(o.node_config);
+    if (!config) return fail(config.status());
+    auto measured = scheduler::load_measurements(config->capacity_file);
+    if (!measured) return fail(measured.status());
+    auto topology = load_topology("");
+    if (!topology) return fail(topology.status());
+    devices = discover_devices(*topology, o.backend == "auto" && o.device.empty());
+    ledger.emplace(scheduler::make_slots(devices, *config, &*measured));
+    req.devices = &devices;
+    req.place = [&ledger](const DeviceDemand& d) -> Result<DevicePlacement> {
+      auto placed = ledger->place(1, {d.selector, d.codec, d.sessions, d.pixels_per_second}, d.candidates, nullptr);
+      if (!placed)
+        return Status(placed.status().code(), fmt::format("no device can take this job: {}", placed.status().message()));
+      return DevicePlacement{placed->order, placed->bind_cpus, placed->bind_numa, placed->why};
+    };
   }
   req.encoder_threads = o.threads;
   req.cancel = &g_cancel;

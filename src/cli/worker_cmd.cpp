@@ -114,8 +114,8 @@ int run_job(const proto::JobMessage& job) {
   req.backend = job.spec.value("backend", "auto");
   req.device = job.spec.value("device", "");
   req.devices = &job.devices;
-  req.health = &health;
-  req.node_config = &job.config;
+  req.quarantined = [&health](const std::string& key) { return health.quarantined(key); };
+  req.strike = [&health](const std::string& key, const std::string& reason) { health.strike(key, reason); };
   req.cancel = &g_cancel;
   auto fault = pipeline::fault_from_env();
   if (fault && (fault->worker == pipeline::WorkerFault::kNone ||

@@ -187,6 +187,12 @@ Status validate_ladder(const Ladder& ladder) {
   return Status::ok();
 }
 
+double output_pixel_rate(const std::vector<PlannedRendition>& plan, double fps) {
+  double px = 0;
+  for (const auto& r : plan) px += static_cast<double>(r.width) * r.height;
+  return px * (fps > 0 ? fps : 30.0);
+}
+
 std::vector<PlannedRendition> plan_ladder(const Ladder& ladder, const VideoStreamInfo& video) {
   const int dw = video.display_width(), dh = video.display_height();
   const bool portrait = dh > dw;

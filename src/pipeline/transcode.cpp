@@ -24,8 +24,6 @@ extern "C" {
 #include "pipeline/ladder_runner.hpp"
 #include "pipeline/result_json.hpp"
 #include "pipeline/staging_dir.hpp"
-#include "scheduler/device_health.hpp"
-#include "scheduler/placement.hpp"
 
 namespace kiln {
 namespace fs = std::filesystem;
@@ -149,8 +147,7 @@ Result<Attempt> run_on_chain(const TranscodeRequest& req, media::ProbedInput& fi
                              const std::vector<PlannedRendition>& plan,
                              const std::vector<Candidate>& chain,
                              std::vector<std::string>& passed_over,
-                             std::vector<std::string>& fallbacks,
-                             scheduler::DeviceHealth& health) {
+                             std::vector<std::string>& fallbacks) {
   auto log = logger("pipeline");
   const auto fault = pipeline::fault_from_env();
   media::ProbedInput* input = &first_input;
@@ -159,7 +156,7 @@ Result<Attempt> run_on_chain(const TranscodeRequest& req, media::ProbedInput& fi
   for (size_t i = 0; i < chain.size(); ++i) {
     const Candidate& c = chain[i];
     const std::string key = health_key(c.device);
-    if (health.quarantined(key)) {
+    if (req.quarantined && req.quarantined(key)) {
       passed_over.push_back(fmt::format("{} ({}): quarantined after repeated failures", c.device.backend,
                                         c.device.id));
       continue;
@@ -169,7 +166,7 @@ Result<Attempt> run_on_chain(const TranscodeRequest& req, media::ProbedInput& fi
     if (!recipe) {
       passed_over.push_back(fmt::format("{} ({}): {}", c.device.backend, c.device.id,
                                         recipe.status().message()));
-      if (recipe.status().code() == Code::kDeviceLost) health.strike(key, recipe.status().message());
+      if (recipe.status().code() == Code::kDeviceLost && req.strike) req.strike(key, recipe.status().message());
       if (c.device.backend != "software") count_fallback(c.device, "open", recipe.status().code());
       last = recipe.status();
       continue;
@@ -208,43 +205,13 @@ Result<Attempt> run_on_chain(const TranscodeRequest& req, media::ProbedInput& fi
     log->warn("fallback: {}", why);
     fallbacks.push_back(why);
     passed_over.push_back(why);
-    if (last.code() == Code::kDeviceLost) health.strike(key, last.message());  // busy is not broken
+    if (last.code() == Code::kDeviceLost && req.strike) req.strike(key, last.message());  // busy is not broken
     count_fallback(c.device, "mid_job", last.code());
   }
   return last;
 }
 
-/// Orders the chain as the node's placement would: config rules, caps, load, NUMA binding.
-Result<std::vector<Candidate>> place_chain(const std::vector<Candidate>& chain,
-                                          const NodeConfig& config,
-                                          const std::vector<PlannedRendition>& plan,
-                                          const TranscodeRequest& req, const MediaInfo& info,
-                                          const scheduler::DeviceHealth& health,
-                                          std::vector<std::string>& passed_over) {
-  std::vector<Device> devices;
-  for (const auto& c : chain) devices.push_back(c.device);
-  auto slots = scheduler::make_slots(devices, config);
-  scheduler::Demand demand;
-  demand.selector = req.device;
-  demand.sessions = static_cast<int>(plan.size());
-  demand.pixels_per_second = scheduler::output_pixel_rate(plan, info.video.frame_rate.value());
-  auto ranked = scheduler::rank(demand, slots, &health, &passed_over);
-  std::vector<Candidate> placed;
-  for (const auto& choice : ranked) {
-    const auto& slot = slots[choice.slot];
-    Candidate c = chain[choice.slot];
-    c.bind_cpus = slot.bind_cpus;
-    c.bind_numa = slot.bind_numa;
-    c.why = choice.why;
-    placed.push_back(std::move(c));
-  }
-  if (placed.empty())
-    return Status(Code::kBusy, fmt::format("no device can take this job: {}",
-                                           fmt::join(passed_over, "; ")));
-  return placed;
-}
-
-/// Orders the chain as the node's ledger placed it: the device holding the job's place first,
+/// Orders the chain as the scheduler placed it: the device holding the job's place first,
 /// its fallbacks after, each bound as the ledger says. kBusy when nothing can take it now.
 Result<std::vector<Candidate>> place_with_node(const std::vector<Candidate>& chain,
                                               const std::vector<PlannedRendition>& plan,
@@ -252,7 +219,7 @@ Result<std::vector<Candidate>> place_with_node(const std::vector<Candidate>& cha
   DeviceDemand demand;
   demand.selector = req.device;
   demand.sessions = static_cast<int>(plan.size());
-  demand.pixels_per_second = scheduler::output_pixel_rate(plan, info.video.frame_rate.value());
+  demand.pixels_per_second = output_pixel_rate(plan, info.video.frame_rate.value());
   for (const auto& c : chain) demand.candidates.push_back(c.device.backend + ":" + c.device.id);
   auto placed = req.place(demand);
   if (!placed) return placed.status();
@@ -305,16 +272,8 @@ Result<TranscodeResult> transcode(const TranscodeRequest& req) {
   if (req.clear_stale_staging)
     if (int n = pipeline::StagingDir::remove_stale(req.output_dir, req.job_id, req.job_attempt))
       log->warn("removed {} staging director{} an earlier attempt left behind", n, n == 1 ? "y" : "ies");
-  scheduler::DeviceHealth local_health;
-  scheduler::DeviceHealth& health = req.health ? *req.health : local_health;
   if (req.place) {
     auto placed = place_with_node(*chain, plan, req, info);
-    if (!placed) return placed.status();
-    chain = std::move(placed);
-    log->info("placement by the node: {} ({}): {}", chain->front().device.backend, chain->front().device.id,
-              chain->front().why);
-  } else if (req.node_config) {
-    auto placed = place_chain(*chain, *req.node_config, plan, req, info, health, passed_over);
     if (!placed) return placed.status();
     chain = std::move(placed);
     log->info("placement: {} ({}): {}", chain->front().device.backend, chain->front().device.id,
@@ -323,11 +282,11 @@ Result<TranscodeResult> transcode(const TranscodeRequest& req) {
   // The whole process goes where the job was placed, once, before any pipeline thread starts:
   // its threads and x264's inherit the CPU set and the memory policy.
   Binding binding;
-  if (req.place || req.node_config) {
+  if (req.place) {
     binding = bind_process(chain->front().bind_cpus, chain->front().bind_numa);
     log->info("bound: {}", binding.note);
   }
-  auto attempt = run_on_chain(req, probed.value(), plan, *chain, passed_over, fallbacks, health);
+  auto attempt = run_on_chain(req, probed.value(), plan, *chain, passed_over, fallbacks);
   if (!attempt) return attempt.status();
   const auto& run = attempt->output;
   auto& staging = attempt->staging;
@@ -341,7 +300,7 @@ Result<TranscodeResult> transcode(const TranscodeRequest& req) {
   if (!final_dir.empty() && final_dir.back() == '/') final_dir.pop_back();
   TranscodeResult result = describe(*probed, run, attempt->recipe, passed_over, final_dir, req.ladder);
   result.fallbacks = fallbacks;
-  if (req.place || req.node_config) {
+  if (req.place) {
     result.placement = chain->front().why;
     result.bound_cpus = binding.cpus;
     result.bound_numa = binding.numa;

@@ -29,12 +29,6 @@ bool allows(const Slot& s, const std::string& codec) {
 
 }  // namespace
 
-double output_pixel_rate(const std::vector<PlannedRendition>& plan, double fps) {
-  double px = 0;
-  for (const auto& r : plan) px += static_cast<double>(r.width) * r.height;
-  return px * (fps > 0 ? fps : 30.0);
-}
-
 double default_capacity(const Device& d) {
   for (const auto& row : kCapacities)
     if (d.backend == row.backend)

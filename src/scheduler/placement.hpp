@@ -47,9 +47,6 @@ struct Choice {
   std::string why;                   // "pinned by node.toml: device #1, load 0.12", for logs
 };
 
-/// Output pixels per second of a planned ladder at `fps`: the cost of a job.
-double output_pixel_rate(const std::vector<PlannedRendition>& plan, double fps);
-
 /// Capacity a device is assumed to have when the config gives none (output pixels/s).
 double default_capacity(const Device& device);
 

@@ -148,6 +148,7 @@ TEST(Placement, CostIsOutputPixelsPerSecond) {
   plan[1].width = 854;
   plan[1].height = 480;
   EXPECT_DOUBLE_EQ(output_pixel_rate(plan, 30), (1280.0 * 720 + 854.0 * 480) * 30);
+  EXPECT_DOUBLE_EQ(output_pixel_rate(plan, 0), output_pixel_rate(plan, 30));  // unknown rate: 30
 }
 
 TEST(NodeConfig, ErrorsNameTheBlockAndKey) {
