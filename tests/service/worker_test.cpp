@@ -326,6 +326,22 @@ TEST_F(Workers, ANodeOnTheNodeRoleRunsAJobAndCannotTouchTokens) {
 namespace kiln::test {
 namespace {
 
+// A capacity file the node cannot use is a config error: the node does not start, and says which
+// file and what is wrong, instead of scheduling on figures it could not read.
+TEST_F(Workers, ACapacityFileThatIsNotJsonStopsTheNodeAtStart) {
+  std::ofstream(tmp_ / "capacity.json") << "{ this is not what kiln bench writes";
+  fs::path cfg = tmp_ / "bad.toml";
+  std::ofstream(cfg) << test_locations(tmp_.path()) << "[database]\nurl = \"" << url_ << "\"\n[node]\nname = \"bad\"\n"
+                     << "capacity_file = \"" << (tmp_ / "capacity.json").string() << "\"\n";
+  fs::path logs = tmp_ / "bad";
+  fs::create_directories(logs);
+  int pid = spawn_kiln({"node", "--config", cfg.string()}, logs);
+  EXPECT_EQ(wait_exit(pid), 2) << read_file(logs / "stderr");
+  const std::string err = read_file(logs / "stderr");
+  EXPECT_NE(err.find((tmp_ / "capacity.json").string()), std::string::npos) << err;
+  EXPECT_NE(err.find("not JSON"), std::string::npos) << err;
+}
+
 // software_slots = 1 on a node with three job slots: the ledger never lets a second software
 // job start (sampled from kiln_device_jobs while they run); the others wait their turn (not
 // claimed, or handed back without an error) and every job completes once, with no error.
