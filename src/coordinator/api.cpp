@@ -387,8 +387,8 @@ struct ApiServer::Impl {
     res.set_header("Cache-Control", "no-cache");
     res.set_chunked_content_provider(
         "text/event-stream",
-        [this, id, conn, last = int64_t{0}, until = std::chrono::steady_clock::now() + std::chrono::hours(1)](
-            size_t, httplib::DataSink& sink) mutable {
+        [this, id, conn, last = int64_t{0}, final_seen = false,
+         until = std::chrono::steady_clock::now() + std::chrono::hours(1)](size_t, httplib::DataSink& sink) mutable {
           while (std::chrono::steady_clock::now() < until) {
             auto events = store::EventStore(*conn).events(id, last);
             if (!events) return false;
@@ -399,12 +399,15 @@ struct ApiServer::Impl {
               if (!sink.write(msg.data(), msg.size())) return false;
               last = e.id;
             }
+            // This read began after the job read final: it had every event.
+            if (final_seen) break;
             auto job = store::JobStore(*conn).get(id);
             if (!job || !*job) return false;
             // A final state is written in the transaction that adds its event, so once the job
-            // reads final, one more read has every event: no wait for a notification.
+            // reads final, one more read (begun after that) has every event. The read above
+            // may have run before that transaction committed: it does not count.
             if (is_final((*job)->state)) {
-              if (events->empty()) break;
+              final_seen = true;
               continue;
             }
             auto woke = conn->wait_notification(config.stream_keepalive_seconds);
