@@ -66,8 +66,11 @@ TranscodeResult describe(const media::ProbedInput& input, const pipeline::Runner
     r.acceleration_reason = fmt::format("{} device {} ({}) is emulated on the CPU", recipe.backend,
                                         recipe.device.id, recipe.device.model);
   else if (!r.accelerated && (r.decode_ran_on != "cpu" || r.scale_ran_on != "cpu"))
-    r.acceleration_reason = fmt::format("the video was encoded by {} on the CPU (decoded on {}, scaled on {})",
-                                        recipe.encoder, r.decode_ran_on, r.scale_ran_on);
+    r.acceleration_reason = fmt::format("{}{}: decoded on {}, scaled on {}, encoded by {} on the CPU",
+                                        on_device,
+                                        recipe.device.encode_codecs.empty() ? " has no H.264 encoder"
+                                                                            : " did not encode this job",
+                                        r.decode_ran_on, r.scale_ran_on, recipe.encoder);
   else if (!r.accelerated)
     r.acceleration_reason = passed_over.empty()
                                 ? fmt::format("{} backend requested", recipe.backend)
