@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "log.hpp"
+#include "metrics/registry.hpp"
 #include "support/run.hpp"
 #include "support/s3rver.hpp"
 #include "support/tcp_proxy.hpp"
@@ -34,6 +35,11 @@ std::string random_bytes(size_t n, uint64_t seed) {
 }
 
 void write_file(const fs::path& p, const std::string& bytes) { std::ofstream(p, std::ios::binary) << bytes; }
+
+/// A counter the client exports (the family exists once the client has touched it, or now).
+double counter(const std::string& name, std::vector<std::string> label_names = {}, metrics::Labels labels = {}) {
+  return metrics::default_registry().counter(name, "", std::move(label_names)).counter(labels).value();
+}
 
 /// Every message logged to the "s3" logger, for tests that wait on a degraded mode's warning.
 class LineSink : public spdlog::sinks::base_sink<std::mutex> {
@@ -220,8 +226,10 @@ TEST_F(S3ClientTest, ADownloadCutMidwayResumesWithARangeAndIsIdentical) {
   TcpProxy proxy(server_->port());
   proxy.cut_after(700 * 1000);  // headers and ~0.7 MB of the body, then the connection drops
   S3Client c(options("http://127.0.0.1:" + std::to_string(proxy.port())));
+  const double resumes = counter("kiln_s3_download_resumes_total");
   auto r = c.download_to_file("in/src.mp4", (tmp_ / "dst.mp4").string());
   ASSERT_TRUE(r) << r.status().message();
+  EXPECT_EQ(counter("kiln_s3_download_resumes_total"), resumes + 1);
   EXPECT_EQ(r->size, bytes.size());
   EXPECT_TRUE(test::read_file(tmp_ / "dst.mp4") == bytes);
   EXPECT_FALSE(fs::exists(tmp_ / "dst.mp4.part"));
@@ -259,9 +267,11 @@ TEST_F(S3ClientTest, A503SlowDownIsTriedAgainAndOther4xxAreNot) {
   TcpProxy proxy(server_->port());
   S3Client c(options("http://127.0.0.1:" + std::to_string(proxy.port())));
   proxy.answer_next(TcpProxy::s3_error(503, "Slow Down", "SlowDown", "Please reduce your request rate."));
+  const double retries = counter("kiln_s3_retries_total", {"reason"}, {"SlowDown"});
   auto put = c.put("in/x", "payload");
   ASSERT_TRUE(put) << put.status().message();
   EXPECT_EQ(proxy.answered_here(), 1);
+  EXPECT_EQ(counter("kiln_s3_retries_total", {"reason"}, {"SlowDown"}), retries + 1);
   EXPECT_EQ(client().get("in/x").value_or(""), "payload");
 
   S3Client fresh(options("http://127.0.0.1:" + std::to_string(proxy.port())));
@@ -295,6 +305,7 @@ TEST_F(S3ClientTest, TheServerKilledMidMultipartFailsTheUploadAndLeavesNoParts) 
   o.abort_retry = {300, 20ms, 100ms};  // patient enough to outlast the restart below
   S3Client c(o);
   write_file(tmp_ / "src.bin", random_bytes(2 * 1024 * 1024, 5));
+  const double aborts = counter("kiln_s3_multipart_aborts_total", {"result"}, {"ok"});
   proxy.hold_uploads_after(300 * 1000);  // a few parts reach the server, then uploads stall
   Result<ObjectInfo> r = Status(Code::kInternal, "not run");
   std::thread t([&] { r = c.upload_file((tmp_ / "src.bin").string(), "out/big.bin"); });
@@ -313,6 +324,21 @@ TEST_F(S3ClientTest, TheServerKilledMidMultipartFailsTheUploadAndLeavesNoParts) 
       << r.status().message();
   EXPECT_TRUE(server_->open_uploads("bkt").empty());
   EXPECT_EQ(client().head("out/big.bin").status().code(), Code::kInputMissing);
+  EXPECT_EQ(counter("kiln_s3_multipart_aborts_total", {"result"}, {"ok"}), aborts + 1);
+}
+
+TEST_F(S3ClientTest, APutWhoseETagIsNotTheBodysMd5IsAnError) {
+  TcpProxy proxy(server_->port());
+  S3Client c(options("http://127.0.0.1:" + std::to_string(proxy.port())));
+  // What a store that changed the bytes on the way would answer.
+  proxy.answer_next("HTTP/1.1 200 OK\r\nETag: \"0123456789abcdef0123456789abcdef\"\r\nContent-Length: 0\r\n"
+                    "Connection: close\r\n\r\n");
+  auto r = c.put("in/x", "payload");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.status().code(), Code::kStorage);
+  EXPECT_NE(r.status().message().find("is not the MD5 of what was sent (" + md5_hex("payload") + ")"),
+            std::string::npos)
+      << r.status().message();
 }
 
 }  // namespace
