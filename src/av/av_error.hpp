@@ -10,8 +10,9 @@ namespace kiln::av {
 /// libav's own text for an AVERROR code.
 std::string error_string(int averror);
 
-/// A Status for a failed libav call: "what: libav text". `code` is the domain code to use
-/// (AVERROR(ENOMEM) and EIO map to their own kinds regardless).
+/// A Status for a failed libav call: "what: libav text". `code` is the domain code to use;
+/// AVERROR(ENOMEM) is always kInputLimits (the job's memory ceiling), and EIO where the caller
+/// said kInternal is kIo.
 Status to_status(int averror, Code code, const std::string& what);
 
 }  // namespace kiln::av

@@ -3,11 +3,19 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <sys/resource.h>
+
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
+#include <thread>
 
 #include "cli/commands.hpp"
 #include "cli/progress_bar.hpp"
@@ -16,7 +24,9 @@
 #include "kiln/pipeline.hpp"
 #include "kiln/topology.hpp"
 #include "log.hpp"
+#include "node/worker_supervisor.hpp"
 #include "pipeline/result_json.hpp"
+#include "pipeline/staging_dir.hpp"
 #include "scheduler/capacity_file.hpp"
 #include "scheduler/ledger.hpp"
 
@@ -45,6 +55,98 @@ struct TranscodeOptions {
   std::string device;
   std::string node_config;
   int threads = 0;
+  double max_memory_mb = 4096;     // RLIMIT_DATA on this process; 0 = none
+  double max_wall_seconds = -1;    // < 0: max(600 s, 10 x the input's duration), as a node's worker; 0 = none
+};
+
+// A job stuck past its wall-clock limit gets this long to stop cleanly after the cancel, then
+// the process leaves (a hang inside a library call never returns to check the flag).
+constexpr std::chrono::seconds kWallClockGrace{30};
+
+/// --max-memory: the process's data segment (heap and anonymous mappings, what a decoder
+/// allocates) is capped, so a decompression bomb fails its allocations and ends as a refusal
+/// ("over the limits") instead of being killed by the kernel's OOM killer. Not under
+/// AddressSanitizer, whose shadow memory is itself a data mapping.
+void limit_memory(double megabytes) {
+#if defined(__SANITIZE_ADDRESS__)
+  if (megabytes > 0) logger("cli")->info("--max-memory is not applied in a sanitizer build");
+  return;
+#endif
+  if (megabytes <= 0) return;
+  const auto bytes = static_cast<rlim_t>(megabytes * 1024 * 1024);
+  struct rlimit rl {bytes, bytes};
+  if (setrlimit(RLIMIT_DATA, &rl) != 0)
+    logger("cli")->warn("cannot apply --max-memory {} MiB: {}", megabytes, std::strerror(errno));
+}
+
+/// --max-wall-seconds: cancels the job once it has run too long (the limit follows the input's
+/// duration once it is probed), and ends the process if the job does not stop within
+/// kWallClockGrace, removing its unpublished output first. Thread-safe.
+class WallClock {
+ public:
+  WallClock(double seconds, std::atomic<bool>* cancel, std::function<void(const Status&)> on_hang)
+      : fixed_(seconds), cancel_(cancel), on_hang_(std::move(on_hang)), start_(Clock::now()) {
+    if (seconds == 0) return;
+    set_limit(seconds > 0 ? seconds : node::wall_limit_seconds(node::WorkerLimits{}, 0));
+    thread_ = std::thread([this] { watch(); });
+  }
+  ~WallClock() {
+    {
+      std::lock_guard lock(mu_);
+      done_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+
+  /// The input is probed: an automatic limit now follows its duration.
+  void on_duration(double seconds) {
+    if (fixed_ < 0) set_limit(node::wall_limit_seconds(node::WorkerLimits{}, seconds));
+  }
+  bool expired() const { return expired_.load(); }
+  Status status() const {
+    std::lock_guard lock(mu_);
+    return {Code::kInputLimits,
+            fmt::format("the job ran past its wall-clock limit of {:.0f} s (--max-wall-seconds; by default 10 x "
+                        "the input's duration, at least 600 s) and was stopped; nothing was published",
+                        limit_seconds_)};
+  }
+
+ private:
+  using Clock = std::chrono::steady_clock;
+
+  void set_limit(double seconds) {
+    {
+      std::lock_guard lock(mu_);
+      limit_seconds_ = seconds;
+      deadline_ = start_ + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+    }
+    cv_.notify_all();
+  }
+
+  void watch() {
+    std::unique_lock lock(mu_);
+    while (!done_ && Clock::now() < deadline_) cv_.wait_until(lock, deadline_);
+    if (done_) return;
+    expired_ = true;
+    logger("cli")->warn("the job ran past its wall-clock limit of {:.0f} s; stopping it", limit_seconds_);
+    cancel_->store(true);
+    if (cv_.wait_for(lock, kWallClockGrace, [&] { return done_; })) return;
+    lock.unlock();
+    on_hang_(status());
+  }
+
+  const double fixed_;
+  std::atomic<bool>* cancel_;
+  std::function<void(const Status&)> on_hang_;
+  const Clock::time_point start_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  Clock::time_point deadline_;
+  double limit_seconds_ = 0;
+  bool done_ = false;
+  std::atomic<bool> expired_{false};
+  std::thread thread_;
 };
 
 Result<Ladder> build_ladder(const TranscodeOptions& o) {
@@ -109,6 +211,15 @@ int run(const TranscodeOptions& o) {
   }
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
+  limit_memory(o.max_memory_mb);
+  WallClock wall(o.max_wall_seconds, &g_cancel, [&o, log](const Status& st) {
+    // Still running after the cancel and the grace period: a library call that never returns.
+    pipeline::StagingDir::remove_unpublished();
+    log->error("{} (it did not stop within {} s of the cancel)", st.message(), kWallClockGrace.count());
+    if (o.json) std::puts(pipeline::error_json(o.input, st).dump(2).c_str());
+    std::fflush(nullptr);
+    _exit(exit_code(st.code()));
+  });
 
   ProgressDisplay progress(isatty(STDERR_FILENO) != 0);
   TranscodeRequest req;
@@ -147,16 +258,24 @@ int run(const TranscodeOptions& o) {
   req.encoder_threads = o.threads;
   req.cancel = &g_cancel;
   req.on_progress = [&progress](const Progress& p) { progress.update(p); };
+  req.on_input = [&wall](const MediaInfo& info) { wall.on_duration(info.duration_seconds); };
   auto result = transcode(req);
   progress.finish();
   if (!result) {
     Status st = result.status();
     int code = exit_code(st.code());
-    if (st.code() == Code::kCancelled) {
+    if (st.code() == Code::kCancelled && wall.expired()) {
+      st = wall.status();
+      code = exit_code(st.code());
+    } else if (st.code() == Code::kCancelled) {
       int sig = g_signal.load();
       st = Status(Code::kCancelled, fmt::format("interrupted by {}; nothing was published",
                                                 sig == SIGTERM ? "SIGTERM" : "SIGINT"));
       code = 128 + (sig ? sig : SIGINT);
+    } else if (st.code() == Code::kInternal) {
+      // Every input problem has its own code: this one is Kiln's. The message names the stage.
+      st = Status(Code::kInternal, fmt::format("internal error (a bug in Kiln; please report it with the input): {}",
+                                               st.message()));
     }
     log->error("{}", st.message());
     if (o.json) std::puts(pipeline::error_json(o.input, st).dump(2).c_str());
@@ -203,6 +322,15 @@ std::function<int()> add_transcode(CLI::App& app) {
                   "allowed codecs, NUMA binding");
   cmd->add_option("--threads", opts->threads, "threads per encoder (0 = automatic)")
       ->check(CLI::Range(0, 64));
+  cmd->add_option("--max-memory", opts->max_memory_mb,
+                  "memory ceiling in MiB (the process's data size); an input that needs more is refused "
+                  "with exit code 16 (0 = none)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1e7));
+  cmd->add_option("--max-wall-seconds", opts->max_wall_seconds,
+                  "stop the job after this many seconds, exit code 16 (default: 10 x the input's duration, "
+                  "at least 600 s; 0 = none)")
+      ->check(CLI::Range(0.0, 1e9));
   cmd->footer(
       "Exit codes: 0 ok, 2 usage, 10 input missing, 11 empty, 12 not media, 13 no video, "
       "14 truncated/unreadable, 15 unsupported codec/container, 16 over limits, 17 "

@@ -22,6 +22,17 @@ namespace fs = std::filesystem;
 
 namespace {
 
+/// The widest sample aspect ratio Kiln takes as meant (anamorphic formats use up to 2:1 or so;
+/// 4 leaves room for odd captures) and, inverted, the narrowest.
+constexpr double kMaxSar = 4.0;
+/// The widest (and, inverted, tallest) picture Kiln makes a ladder of, after sample aspect
+/// ratio and rotation: a panorama is 4:1 at most; past 8:1 the renditions are slivers.
+constexpr double kMaxDisplayAspect = 8.0;
+/// A frame rate below this is a damaged header (a slideshow still has timestamps to follow).
+constexpr double kMinFps = 1.0;
+/// Audio parameters beyond any real stream (DXD is 352.8 kHz; 22.2 has 24 channels).
+constexpr int kMinSampleRate = 1000, kMaxSampleRate = 768000, kMaxChannels = 64;
+
 // Demuxers Kiln opens. Playlists (hls, concat), image sequences and device inputs are left
 // out on purpose: they read other files or devices named inside the input.
 constexpr const char* kContainers =
@@ -118,7 +129,7 @@ VideoStreamInfo describe_video(const AVFormatContext* fmt, const AVStream* st) {
                                                 const_cast<AVStream*>(st), nullptr);
   if (sar.num > 0 && sar.den > 0) v.sar = {sar.num, sar.den};
   AVRational fr = st->avg_frame_rate.num > 0 ? st->avg_frame_rate : st->r_frame_rate;
-  v.frame_rate = {fr.num, fr.den};
+  if (fr.num > 0 && fr.den > 0) v.frame_rate = {fr.num, fr.den};
   if (st->r_frame_rate.num > 0 && st->avg_frame_rate.num > 0)
     v.variable_frame_rate =
         std::fabs(av_q2d(st->r_frame_rate) - av_q2d(st->avg_frame_rate)) > 0.01 * av_q2d(st->r_frame_rate);
@@ -163,6 +174,26 @@ Status check_index_within_file(const AVStream* st, int64_t file_size, const std:
   return Status::ok();
 }
 
+/// The container's average rate, else its base rate, whichever is plausible (a damaged header
+/// may give either as 90000 or 1/1000). One above the limit is left for check_limits to refuse
+/// with its value; one below kMinFps is dropped, and timing follows the timestamps.
+void choose_frame_rate(const AVStream* st, const Limits& limits, VideoStreamInfo* v,
+                       std::vector<std::string>* warnings) {
+  auto plausible = [&](AVRational r) {
+    return r.num > 0 && r.den > 0 && av_q2d(r) >= kMinFps && av_q2d(r) <= limits.max_fps;
+  };
+  for (AVRational r : {st->avg_frame_rate, st->r_frame_rate})
+    if (plausible(r)) {
+      v->frame_rate = {r.num, r.den};
+      return;
+    }
+  if (v->frame_rate.num > 0 && v->frame_rate.value() < kMinFps) {
+    warnings->push_back(fmt::format("the frame rate {}/{} is not plausible; the video's timing follows its "
+                                    "timestamps", v->frame_rate.num, v->frame_rate.den));
+    v->frame_rate = {};
+  }
+}
+
 Status check_limits(const MediaInfo& info, const Limits& limits) {
   const auto& v = info.video;
   if (v.width <= 0 || v.height <= 0)
@@ -203,16 +234,16 @@ Result<ProbedInput> open_and_probe(const std::string& path, const Limits& limits
   raw->format_whitelist = av_strdup(kContainers);
   int ret = avformat_open_input(&raw, path.c_str(), guessed, &opts);
   av_dict_free(&opts);
+  // Whatever libav answers here (a damaged size field reads as "cannot allocate memory"), a
+  // container that cannot be opened is the file's fault.
   if (ret < 0)
-    return av::to_status(ret, Code::kInputTruncated,
-                         fmt::format("'{}' looks like {} but cannot be read (damaged or "
-                                     "truncated)", path, guessed->name));
+    return Status(Code::kInputTruncated, fmt::format("'{}' looks like {} but cannot be read (damaged or "
+                                                     "truncated): {}", path, guessed->name, av::error_string(ret)));
   in.format.reset(raw);
   ret = avformat_find_stream_info(raw, nullptr);
   if (ret < 0)
-    return av::to_status(ret, Code::kInputTruncated,
-                         fmt::format("'{}': cannot read stream information (damaged or "
-                                     "truncated)", path));
+    return Status(Code::kInputTruncated, fmt::format("'{}': cannot read stream information (damaged or "
+                                                     "truncated): {}", path, av::error_string(ret)));
   in.info.container = raw->iformat->name;
   if (raw->duration != AV_NOPTS_VALUE && raw->duration > 0)
     in.info.duration_seconds = raw->duration / static_cast<double>(AV_TIME_BASE);
@@ -233,6 +264,22 @@ Result<ProbedInput> open_and_probe(const std::string& path, const Limits& limits
                               "Kiln transcodes video", path, raw->nb_streams));
   const AVStream* vst = raw->streams[vindex];
   in.info.video = describe_video(raw, vst);
+  // A sample aspect ratio no camera or broadcast uses (a damaged header: 32767:1) would make
+  // every rendition absurdly wide or thin: treated as square pixels, with a warning.
+  if (const Rational sar = in.info.video.sar; sar.num > 0 && sar.den > 0 &&
+                                              (sar.value() > kMaxSar || sar.value() < 1 / kMaxSar)) {
+    in.warnings.push_back(fmt::format("the sample aspect ratio {}:{} is not plausible (display {}x{}); the video "
+                                      "is treated as square pixels", sar.num, sar.den,
+                                      std::lround(in.info.video.width * sar.value()), in.info.video.height));
+    in.info.video.sar = {1, 1};
+  }
+  choose_frame_rate(vst, limits, &in.info.video, &in.warnings);
+  const double dar = static_cast<double>(in.info.video.display_width()) / std::max(1, in.info.video.display_height());
+  if (in.info.video.width > 0 && in.info.video.height > 0 && (dar > kMaxDisplayAspect || dar < 1 / kMaxDisplayAspect))
+    return Status(Code::kInputLimits,
+                  fmt::format("'{}': the picture is {}x{} on screen (display aspect ratio {:.2f}:1), outside "
+                              "1:{:g} to {:g}:1", path, in.info.video.display_width(), in.info.video.display_height(),
+                              dar, kMaxDisplayAspect, kMaxDisplayAspect));
   auto vcodec = vst->codecpar->codec_id;
   if (std::find(kVideoCodecs.begin(), kVideoCodecs.end(), vcodec) == kVideoCodecs.end() ||
       !avcodec_find_decoder(vcodec))
@@ -248,11 +295,13 @@ Result<ProbedInput> open_and_probe(const std::string& path, const Limits& limits
   int aindex = av_find_best_stream(raw, AVMEDIA_TYPE_AUDIO, -1, vindex, nullptr, 0);
   if (aindex >= 0) {
     const AVStream* ast = raw->streams[aindex];
-    if (!avcodec_find_decoder(ast->codecpar->codec_id) || ast->codecpar->sample_rate <= 0 ||
-        ast->codecpar->ch_layout.nb_channels <= 0) {
-      in.warnings.push_back(fmt::format("audio stream #{} ({}) cannot be decoded and was left "
-                                        "out; the ladder is video-only", aindex,
-                                        avcodec_get_name(ast->codecpar->codec_id)));
+    const AVCodecParameters* apar = ast->codecpar;
+    if (!avcodec_find_decoder(apar->codec_id) || apar->sample_rate < kMinSampleRate ||
+        apar->sample_rate > kMaxSampleRate || apar->ch_layout.nb_channels <= 0 ||
+        apar->ch_layout.nb_channels > kMaxChannels) {
+      in.warnings.push_back(fmt::format("audio stream #{} ({}, {} Hz, {} channel(s)) cannot be decoded and was "
+                                        "left out; the ladder is video-only", aindex, avcodec_get_name(apar->codec_id),
+                                        apar->sample_rate, apar->ch_layout.nb_channels));
     } else {
       in.info.audio = describe_audio(ast);
     }

@@ -12,6 +12,30 @@ extern "C" {
 
 namespace kiln::media {
 
+void sanitize_frame_colour(AVFrame* f) {
+  const AVPixFmtDescriptor* d = av_pix_fmt_desc_get(static_cast<AVPixelFormat>(f->format));
+  const bool yuv = d && !(d->flags & AV_PIX_FMT_FLAG_RGB);
+  const bool subsampled = d && (d->log2_chroma_w || d->log2_chroma_h);
+  switch (f->colorspace) {
+    case AVCOL_SPC_BT709: case AVCOL_SPC_UNSPECIFIED: case AVCOL_SPC_FCC: case AVCOL_SPC_BT470BG:
+    case AVCOL_SPC_SMPTE170M: case AVCOL_SPC_SMPTE240M: case AVCOL_SPC_BT2020_NCL:
+      break;
+    case AVCOL_SPC_RGB:
+      if (yuv) f->colorspace = AVCOL_SPC_UNSPECIFIED;
+      break;
+    default:  // YCgCo, constant luminance, ICtCp, chroma-derived: none of them on subsampled
+              // 8-bit sources in practice, and zimg refuses some; anything else is damage.
+      if (subsampled || f->colorspace >= AVCOL_SPC_NB || f->colorspace < 0) f->colorspace = AVCOL_SPC_UNSPECIFIED;
+  }
+  if (f->color_primaries >= AVCOL_PRI_NB || f->color_primaries < 0 ||
+      (f->color_primaries > AVCOL_PRI_SMPTE432 && f->color_primaries != AVCOL_PRI_EBU3213))
+    f->color_primaries = AVCOL_PRI_UNSPECIFIED;
+  if (f->color_trc >= AVCOL_TRC_NB || f->color_trc < 0) f->color_trc = AVCOL_TRC_UNSPECIFIED;
+  if (f->color_range >= AVCOL_RANGE_NB || f->color_range < 0) f->color_range = AVCOL_RANGE_UNSPECIFIED;
+  if (f->chroma_location >= AVCHROMA_LOC_NB || f->chroma_location < 0)
+    f->chroma_location = AVCHROMA_LOC_UNSPECIFIED;
+}
+
 FrameParams FrameParams::of(const AVFrame* frame, AVRational time_base, AVRational frame_rate) {
   FrameParams p;
   p.width = frame->width;

@@ -23,6 +23,12 @@ struct FrameParams {
   bool same_picture(const AVFrame* frame) const;
 };
 
+/// Resets colour metadata that no scaler or encoder can honour to "unspecified": values outside
+/// libavutil's enums (a damaged VUI), the RGB matrix on a YUV picture, and matrices zimg cannot
+/// apply to subsampled chroma. Such a tag would fail the scaler mid-job ("Generic error in an
+/// external library"); unspecified is what a player assumes for a tag it does not know.
+void sanitize_frame_colour(AVFrame* frame);
+
 /// Not thread-safe; each pipeline thread owns its chains.
 class FilterChain {
  public:

@@ -8,6 +8,10 @@
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
+#include <cstdio>
+#include <functional>
+#include <new>
+#include <filesystem>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -25,6 +29,7 @@ extern "C" {
 
 #include "av/av_error.hpp"
 #include "media/audio_transcoder.hpp"
+#include "media/timestamp_repair.hpp"
 #include "media/video_encoder.hpp"
 #include "media/video_filter.hpp"
 #include "package/cmaf_track_writer.hpp"
@@ -43,6 +48,19 @@ constexpr auto kProgressInterval = std::chrono::milliseconds(250);
 // 854 * 1.5 > 1280). At 1.25, 360p came from 480p, three lanczos passes from the source, and
 // lost 0.002 SSIM against the ffmpeg CLI's direct scale; from 720p it is two.
 constexpr double kCascadeRatio = 1.49;
+// A first timestamp further from zero than this (about 3 years) is damage, not a start time.
+constexpr double kMaxStartSeconds = 1e8;
+// Finer than this many ticks a second, a time base only makes timestamps big: a 10 s gap at
+// 1/10^9 overflows the 32-bit durations of an MP4 fragment.
+constexpr double kMaxTicksPerSecond = 1e6;
+// A gap in the video's timestamps wider than both of these is a hole to fill, not the cadence
+// of a variable-frame-rate source.
+constexpr int kMinHoleFrames = 4;
+constexpr int kMinHoleMs = 250;
+// With more than this share of the data-size ceiling in use, a library's failure counts as the
+// ceiling's: x264 and zimg report a refused allocation as a generic error, and the one refused
+// may be large (a lookahead buffer). A normal ladder uses well under half of the default.
+constexpr double kCeilingShare = 0.5;
 
 /// Per-stage wall time, accumulated by every pipeline thread.
 struct StageClocks {
@@ -370,14 +388,25 @@ class Decoder {
            "configuring the video decoder");
     dec_->pkt_timebase = vst_->time_base;
     dec_->thread_count = 1;
+    tb_ = pipeline_time_base(vst_->time_base);
     pre_desc_ = preprocess_chain(info.video);
     KILN_RETURN_IF_ERROR(setup_hw_decode(codec));
     AV_TRY(avcodec_open2(dec_.get(), codec, nullptr), Code::kInputUndecodable,
            fmt::format("opening the {} decoder for '{}'", codec->name, info.path));
-    origin_ = vst_->start_time != AV_NOPTS_VALUE ? vst_->start_time : 0;
-    AVRational fr = vst_->avg_frame_rate.num > 0 ? vst_->avg_frame_rate : vst_->r_frame_rate;
-    frame_rate_ = fr.num > 0 && fr.den > 0 ? fr : AVRational{30, 1};
-    default_duration_ = std::max<int64_t>(1, av_rescale_q(1, av_inv_q(frame_rate_), vst_->time_base));
+    if (vst_->start_time != AV_NOPTS_VALUE && std::fabs(vst_->start_time * av_q2d(vst_->time_base)) < kMaxStartSeconds)
+      origin_ = av_rescale_q(vst_->start_time, vst_->time_base, tb_);
+    // The probe chose a plausible rate (or none, when the container gives none).
+    const Rational fr = info.video.frame_rate;
+    frame_rate_ = fr.num > 0 && fr.den > 0 ? AVRational{fr.num, fr.den} : AVRational{30, 1};
+    default_duration_ = std::max<int64_t>(1, av_rescale_q(1, av_inv_q(frame_rate_), tb_));
+    repair_.emplace(fmt);
+    // A read blocked on a slow or stuck input returns once the job is cancelled.
+    if (cfg_.cancel) {
+      fmt->interrupt_callback.callback = [](void* flag) {
+        return static_cast<const std::atomic<bool>*>(flag)->load() ? 1 : 0;
+      };
+      fmt->interrupt_callback.opaque = const_cast<std::atomic<bool>*>(cfg_.cancel);
+    }
     if (!pre_desc_.empty()) logger("pipeline")->info("shared pre-processing: {}", pre_desc_);
     frame_ = av::make_frame();
     filtered_ = av::make_frame();
@@ -386,7 +415,7 @@ class Decoder {
     if (info.audio) {
       AVStream* ast = fmt->streams[info.audio->index];
       auto audio = media::AudioTranscoder::open(
-          ast, cfg_.ladder.audio, origin_ * av_q2d(vst_->time_base),
+          ast, cfg_.ladder.audio, origin_ * av_q2d(tb_),
           [this](AVPacket* p) { return audio_writer_->write(p); });
       if (!audio) return audio.status();
       audio_.emplace(std::move(audio).value());
@@ -398,7 +427,8 @@ class Decoder {
     return Status::ok();
   }
 
-  AVRational time_base() const { return vst_->time_base; }
+  /// The time base of every frame the decoder hands on (see pipeline_time_base).
+  AVRational time_base() const { return tb_; }
   bool hw_decoding() const { return hw_pix_fmt_ != AV_PIX_FMT_NONE; }
   AVRational frame_rate() const { return frame_rate_; }
 
@@ -415,17 +445,21 @@ class Decoder {
       if (ret < 0) {
         // A damaged stretch of container: skip it, but give up on a file that is all damage.
         ++corrupt_;
+        // Whatever libav calls it (a damaged size field reads as "cannot allocate memory"),
+        // a container that keeps failing to read is the input's fault, not Kiln's.
         if (++read_errors > 100)
-          return av::to_status(ret, Code::kInputTruncated,
-                               fmt::format("reading '{}' failed repeatedly", cfg_.input->info.path));
+          return {Code::kInputTruncated, fmt::format("reading '{}' failed repeatedly ({}): the file is damaged",
+                                                     cfg_.input->info.path, av::error_string(ret))};
         continue;
       }
       read_errors = 0;
       Status st = Status::ok();
+      const bool audio_packet = audio_ && packet_->stream_index == cfg_.input->info.audio->index;
+      if (packet_->stream_index == vst_->index || audio_packet) repair_->fix(packet_.get());
       if (packet_->stream_index == vst_->index) {
         ++video_packets_;
         st = decode(packet_.get());
-      } else if (audio_ && packet_->stream_index == cfg_.input->info.audio->index) {
+      } else if (audio_packet) {
         st = audio_->send(packet_.get());
       }
       av_packet_unref(packet_.get());
@@ -450,19 +484,31 @@ class Decoder {
       return {Code::kInputUndecodable,
               fmt::format("'{}': the {} video stream could not be decoded ({} packets, "
                           "none decodable)", info.path, info.video.codec, video_packets_)};
-    double end = (last_pts_ + default_duration_ - origin_) * av_q2d(vst_->time_base);
+    double end = (last_pts_ + default_duration_ - origin_) * av_q2d(tb_);
     const AVFormatContext* fmt = cfg_.input->format.get();
-    if (info.duration_seconds > 0 && fmt->duration_estimation_method != AVFMT_DURATION_FROM_BITRATE &&
-        end < info.duration_seconds * 0.9 - 0.5)
+    const double expected = info.duration_seconds + repair_->shift_seconds();
+    // Only a duration the container states (MP4's moov, Matroska's header) can show a file cut
+    // short; one libavformat estimated from the last timestamps (MPEG-TS, FLV) says nothing a
+    // damaged timestamp cannot change.
+    if (info.duration_seconds > 0 && fmt->duration_estimation_method == AVFMT_DURATION_FROM_STREAM &&
+        end < expected * 0.9 - 0.5)
       return {Code::kInputTruncated,
-              fmt::format("'{}' is truncated: the container says {:.2f} s but the video ends at "
-                          "{:.2f} s", info.path, info.duration_seconds, end)};
+              fmt::format("'{}' is truncated: the container says {:.2f} s{} but the video ends at {:.2f} s", info.path,
+                          info.duration_seconds,
+                          repair_->shift_seconds() != 0
+                              ? fmt::format(" ({:.2f} s once timestamp jumps are closed)", expected)
+                              : std::string(),
+                          end)};
     return Status::ok();
   }
 
   int64_t frames() const { return frames_; }
   int corrupt() const { return corrupt_ + (audio_ ? audio_->corrupt_packets() : 0); }
   int dropped() const { return dropped_; }
+  int cropped() const { return cropped_; }
+  int64_t filled_frames() const { return filled_frames_; }
+  double filled_seconds() const { return filled_seconds_; }
+  const media::TimestampRepair& repair() const { return *repair_; }
   package::CmafTrackWriter* audio_writer() { return audio_writer_.get(); }
   const media::AudioTranscoder* audio() const { return audio_ ? &*audio_ : nullptr; }
 
@@ -508,7 +554,7 @@ class Decoder {
     };
     // Hardware decoders hold their surfaces until the filters and encoders release them:
     // leave room for every queued frame.
-    dec_->extra_hw_frames = static_cast<int>(kQueueDepth * (renditions_.size() + 1));
+    dec_->extra_hw_frames = static_cast<int>(kQueueDepth * (renditions_.size() + 1) + 1);  // +1: last_out_
     log->info("{}: {} decode on {}", recipe.backend, recipe.hw_decode, recipe.device.id);
     return Status::ok();
   }
@@ -519,23 +565,17 @@ class Decoder {
       StageTimer t(clocks_->decode);  // the codec's own time, not waits on full queues
       ret = avcodec_send_packet(dec_.get(), pkt);
     }
-    if (ret == AVERROR_INVALIDDATA) {
-      ++corrupt_;
-      return Status::ok();
-    }
-    if (ret < 0 && ret != AVERROR_EOF)
-      return av::to_status(ret, Code::kInputUndecodable, "decoding video");
+    if (ret < 0 && ret != AVERROR_EOF) return decode_error(ret);
     for (;;) {
       {
         StageTimer t(clocks_->decode);
         ret = avcodec_receive_frame(dec_.get(), frame_.get());
       }
       if (ret == AVERROR(EAGAIN) || ret == AVERROR_EOF) return Status::ok();
-      if (ret == AVERROR_INVALIDDATA) {
-        ++corrupt_;
+      if (ret < 0) {
+        KILN_RETURN_IF_ERROR(decode_error(ret));
         continue;
       }
-      if (ret < 0) return av::to_status(ret, Code::kInputUndecodable, "decoding video");
       if (frame_->decode_error_flags || (frame_->flags & AV_FRAME_FLAG_CORRUPT)) ++corrupt_;
       Status st = on_frame(frame_.get());
       av_frame_unref(frame_.get());
@@ -543,8 +583,24 @@ class Decoder {
     }
   }
 
+  /// A decoder's refusal of a packet. In software it is damage in the input, whatever libav
+  /// calls it (decoders answer a damaged stream with EINVAL, EPERM or ENOSYS as well as
+  /// INVALIDDATA): the packet is skipped and counted, as the ffmpeg CLI does, and a stream
+  /// with no decodable frame at all is refused at the end (verify_complete). On a device, an
+  /// error other than damage is the device's: the job moves down its chain.
+  Status decode_error(int ret) {
+    if (ret == AVERROR(ENOMEM)) return av::to_status(ret, Code::kInputLimits, "decoding video");
+    if (hw_decoding() && ret != AVERROR_INVALIDDATA)
+      return av::to_status(ret, Code::kDeviceLost, fmt::format("the {} decoder on {}", cfg_.recipe.backend,
+                                                               cfg_.recipe.device.id));
+    ++corrupt_;
+    return Status::ok();
+  }
+
   Status on_frame(AVFrame* f) {
+    media::sanitize_frame_colour(f);
     int64_t pts = f->best_effort_timestamp;
+    if (pts != AV_NOPTS_VALUE) pts = av_rescale_q(pts, vst_->time_base, tb_);
     if (pts == AV_NOPTS_VALUE) pts = last_pts_ == AV_NOPTS_VALUE ? origin_ : last_pts_ + default_duration_;
     if (last_pts_ != AV_NOPTS_VALUE && pts <= last_pts_) {
       ++dropped_;  // timestamps went backwards: an encoder cannot take this frame
@@ -553,6 +609,7 @@ class Decoder {
     last_pts_ = pts;
     f->pts = pts;
     KILN_RETURN_IF_ERROR(check_limits_mid_stream(f, pts));
+    if (!even_picture(f)) return Status::ok();
     ++frames_;
     if (f->hw_frames_ctx) ++clocks_->device_decoded_frames;
     if (pre_desc_.empty()) return distribute(f);
@@ -561,13 +618,36 @@ class Decoder {
         KILN_RETURN_IF_ERROR(pre_->push(nullptr));
         KILN_RETURN_IF_ERROR(drain_pre());
       }
-      auto chain = media::FilterChain::create(media::FrameParams::of(f, vst_->time_base, frame_rate_),
+      auto chain = media::FilterChain::create(media::FrameParams::of(f, tb_, frame_rate_),
                                               pre_desc_, 0);
       if (!chain) return chain.status();
       pre_.emplace(std::move(chain).value());
     }
     KILN_RETURN_IF_ERROR(pre_->push(f));
     return drain_pre();
+  }
+
+  /// A damaged stream can change size mid-way to one that 4:2:0 cannot hold (321x240) or to
+  /// almost nothing: such a picture is cropped to the chroma grid (a warning counts them), and
+  /// one smaller than that grid is dropped as corrupt. False: drop the frame.
+  bool even_picture(AVFrame* f) {
+    if (f->hw_frames_ctx) return true;  // the device decoder's own surfaces
+    const AVPixFmtDescriptor* d = av_pix_fmt_desc_get(static_cast<AVPixelFormat>(f->format));
+    if (!d) return true;
+    const int wa = 1 << d->log2_chroma_w, ha = 1 << d->log2_chroma_h;
+    if (f->width < wa || f->height < ha) {
+      ++corrupt_;
+      return false;
+    }
+    if (f->width % wa == 0 && f->height % ha == 0) return true;
+    f->crop_right += static_cast<size_t>(f->width % wa);
+    f->crop_bottom += static_cast<size_t>(f->height % ha);
+    if (av_frame_apply_cropping(f, AV_FRAME_CROP_UNALIGNED) < 0) {
+      ++corrupt_;
+      return false;
+    }
+    ++cropped_;
+    return true;
   }
 
   /// The probe checked the first frames' size and the declared duration; a stream may change
@@ -580,7 +660,7 @@ class Decoder {
               fmt::format("'{}': the video changes size mid-stream to {}x{}, larger than the limit of "
                           "{}x{} (limits.max_width/max_height)", path, f->width, f->height,
                           lim.max_width, lim.max_height)};
-    double t = (pts - origin_) * av_q2d(vst_->time_base);
+    double t = (pts - origin_) * av_q2d(tb_);
     if (t > lim.max_duration_seconds)
       return {Code::kInputLimits,
               fmt::format("'{}': the video runs past the limit of {:.0f} s (limits.max_duration_seconds) "
@@ -594,7 +674,7 @@ class Decoder {
       auto got = pre_->pull(filtered_.get());
       if (!got) return got.status();
       if (!*got) return Status::ok();
-      filtered_->pts = av_rescale_q(filtered_->pts, pre_->output_time_base(), vst_->time_base);
+      filtered_->pts = av_rescale_q(filtered_->pts, pre_->output_time_base(), tb_);
       Status st = distribute(filtered_.get());
       av_frame_unref(filtered_.get());
       KILN_RETURN_IF_ERROR(st);
@@ -602,8 +682,37 @@ class Decoder {
   }
 
   /// One reference per top-level rendition; the picture itself is not copied.
+  /// A hole in the video's timestamps (a damaged or lost stretch, a first keyframe that
+  /// could not be decoded) is filled with repeats of the frame before it (of the first frame,
+  /// at the start), as the ffmpeg CLI's constant-frame-rate mode does: with B-frames the
+  /// encoder's decode times would otherwise leave a hole in a player's buffered range, where
+  /// it stalls. Gaps a variable-frame-rate source really has (a few frame times) stay, except
+  /// before the first frame.
   Status distribute(AVFrame* f) {
     f->pts -= origin_;
+    const int64_t step = default_duration_;
+    const int64_t hole = std::max<int64_t>(kMinHoleFrames * step, av_rescale_q(kMinHoleMs, {1, 1000}, tb_));
+    const AVFrame* fill = last_out_ ? last_out_.get() : f;
+    int64_t from = last_out_ ? last_out_->pts + step : 0;
+    // At the start any lateness is filled: audio starts at the video's origin.
+    if (last_out_ ? f->pts - (from - step) > hole : f->pts > step / 2) {
+      for (int64_t t = from; t + step / 2 < f->pts; t += step) {
+        av::FramePtr copy = av::ref_frame(fill);
+        if (!copy) return {Code::kInternal, "out of memory referencing a frame"};
+        copy->pts = t;
+        KILN_RETURN_IF_ERROR(emit(copy.get()));
+        ++filled_frames_;
+        filled_seconds_ += static_cast<double>(step) * av_q2d(tb_);
+      }
+    }
+    KILN_RETURN_IF_ERROR(emit(f));
+    last_out_ = av::ref_frame(f);
+    if (!last_out_) return {Code::kInternal, "out of memory referencing a frame"};
+    return Status::ok();
+  }
+
+  /// One reference per top-level rendition; the picture itself is not copied.
+  Status emit(const AVFrame* f) {
     for (auto& r : renditions_) {
       if (r->has_parent) continue;
       av::FramePtr ref = av::ref_frame(f);
@@ -625,14 +734,20 @@ class Decoder {
   std::unique_ptr<package::CmafTrackWriter> audio_writer_;
   av::FramePtr frame_, filtered_;
   av::PacketPtr packet_;
+  std::optional<media::TimestampRepair> repair_;
+  AVRational tb_{1, 90000};
   AVRational frame_rate_{30, 1};
-  int64_t origin_ = 0;
+  int64_t origin_ = 0;  // the video's first timestamp, in tb_
   int64_t default_duration_ = 1;
   int64_t last_pts_ = AV_NOPTS_VALUE;
   int64_t frames_ = 0;
   int64_t video_packets_ = 0;
   int corrupt_ = 0;
   int dropped_ = 0;
+  int cropped_ = 0;
+  av::FramePtr last_out_;  // the frame handed on last, to repeat across a hole
+  int64_t filled_frames_ = 0;
+  double filled_seconds_ = 0;
   AVPixelFormat hw_pix_fmt_ = AV_PIX_FMT_NONE;
 };
 
@@ -656,6 +771,41 @@ void plan_cascade(std::vector<std::unique_ptr<Rendition>>& renditions) {
   }
 }
 
+/// The process's data size against its ceiling (RLIMIT_DATA), as "N of M MiB", or empty when
+/// there is no ceiling or less than kCeilingShare of it is in use. Libraries report a refused
+/// allocation in their own words (x264: "Generic error in an external library").
+std::string at_memory_ceiling() {
+  struct rlimit rl {};
+  if (getrlimit(RLIMIT_DATA, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return "";
+  std::FILE* f = std::fopen("/proc/self/status", "re");
+  if (!f) return "";
+  long long data_kb = -1;
+  char line[256];
+  while (std::fgets(line, sizeof line, f))
+    if (std::sscanf(line, "VmData: %lld kB", &data_kb) == 1) break;
+  std::fclose(f);
+  const double used = static_cast<double>(data_kb) * 1024, limit = static_cast<double>(rl.rlim_cur);
+  if (data_kb < 0 || used < kCeilingShare * limit) return "";
+  return fmt::format("{} of {} MiB", static_cast<long long>(used) >> 20, rl.rlim_cur >> 20);
+}
+
+/// Runs a pipeline thread's body. A failure at the memory ceiling is the input needing more
+/// memory than the job may have (a refusal, whatever the library called it); an allocation
+/// of ours that throws there is reported the same way instead of ending the process.
+Status guarded(const std::function<Status()>& body) {
+  const char* kWhy = "the input needs more memory than the job's ceiling allows (--max-memory, or worker_memory_mb "
+                     "on a node)";
+  try {
+    Status st = body();
+    if (st.code() != Code::kInternal && st.code() != Code::kDeviceLost) return st;
+    const std::string near = at_memory_ceiling();
+    if (near.empty()) return st;
+    return {Code::kInputLimits, fmt::format("{}: {} used when this failed: {}", kWhy, near, st.message())};
+  } catch (const std::bad_alloc&) {
+    return {Code::kInputLimits, fmt::format("{}: an allocation failed", kWhy)};
+  }
+}
+
 int usable_cpus() {
   cpu_set_t set;
   CPU_ZERO(&set);
@@ -664,6 +814,12 @@ int usable_cpus() {
 }
 
 }  // namespace
+
+AVRational pipeline_time_base(AVRational stream) {
+  if (stream.num <= 0 || stream.den <= 0 || stream.den / static_cast<double>(stream.num) > kMaxTicksPerSecond)
+    return {1, 90000};
+  return stream;
+}
 
 std::string preprocess_chain(const VideoStreamInfo& video) {
   std::vector<std::string> steps;
@@ -722,7 +878,7 @@ Result<RunnerOutput> run_ladder(const RunnerConfig& config) {
       // threads, two encoders on two cores) encoders yield to it. Their threads, created from
       // here, inherit this. Raising niceness needs no privilege; failure changes nothing.
       setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), kEncoderNiceness);
-      Status st = RenditionWorker(*r, ctx).run();
+      Status st = guarded([&] { return RenditionWorker(*r, ctx).run(); });
       if (!st.is_ok()) {
         kiln::logger("pipeline")->error("rendition {} failed: {}", r->plan.spec.name, st.to_string());
         job.fail(st);
@@ -735,7 +891,7 @@ Result<RunnerOutput> run_ladder(const RunnerConfig& config) {
     });
   }
   ProgressTicker ticker(config, renditions, config.input->info.duration_seconds);
-  Status st = decoder.run();
+  Status st = guarded([&] { return decoder.run(); });
   if (!st.is_ok()) job.fail(st);
   if (job.aborted())
     for (auto& r : renditions) r->queue.close();
@@ -757,10 +913,31 @@ Result<RunnerOutput> run_ladder(const RunnerConfig& config) {
             [](const auto& a, const auto& b) { return a.height * a.width > b.height * b.width; });
   if (auto* aw = decoder.audio_writer()) {
     KILN_RETURN_IF_ERROR(aw->finish());
-    const AVCodecContext* enc = decoder.audio()->encoder();
-    out.presentation.audio = package::AudioTrack{aw->summary(), enc->ch_layout.nb_channels,
-                                                 enc->sample_rate};
+    const media::AudioTranscoder* audio = decoder.audio();
+    const AVCodecContext* enc = audio->encoder();
+    if (audio->produced() && !aw->summary().segments.empty())
+      out.presentation.audio = package::AudioTrack{aw->summary(), enc->ch_layout.nb_channels, enc->sample_rate};
+    else {
+      std::error_code ec;
+      std::filesystem::remove_all(std::filesystem::path(config.out_dir) / "audio", ec);  // only an init segment
+      out.warnings.push_back("no audio packet could be decoded; the ladder is video-only");
+    }
+    if (audio->resyncs() > 0)
+      out.warnings.push_back(fmt::format("audio was re-synchronised {} time(s) to its timestamps ({:.2f} s of "
+                                         "silence inserted, {:.2f} s trimmed)", audio->resyncs(),
+                                         audio->padded_seconds(), audio->trimmed_seconds()));
+    if (audio->format_changes() > 0)
+      out.warnings.push_back(fmt::format("the audio changed sample rate or channels {} time(s) mid-stream",
+                                         audio->format_changes()));
   }
+  if (decoder.filled_frames() > 0)
+    out.warnings.push_back(fmt::format("{} repeated frame(s) fill {:.2f} s where the video had no decodable "
+                                       "picture", decoder.filled_frames(), decoder.filled_seconds()));
+  if (int n = decoder.repair().discontinuities(); n > 0)
+    out.warnings.push_back(fmt::format("{} timestamp discontinuit{} (jumps of over {:.0f} s or backwards) "
+                                       "closed", n, n == 1 ? "y" : "ies", media::kDiscontinuitySeconds));
+  if (int n = decoder.repair().dropped_timestamps(); n > 0)
+    out.warnings.push_back(fmt::format("{} damaged packet timestamp(s) ignored and interpolated", n));
   auto secs = [](const std::atomic<int64_t>& ns) { return ns.load() / 1e9; };
   out.stages = {secs(clocks.decode), secs(clocks.scale), secs(clocks.encode), secs(clocks.package)};
   out.device_decoded_frames = clocks.device_decoded_frames.load();
@@ -772,8 +949,11 @@ Result<RunnerOutput> run_ladder(const RunnerConfig& config) {
   if (out.corrupt_packets > 0)
     out.warnings.push_back(fmt::format("{} corrupt packet(s) in the input were skipped",
                                        out.corrupt_packets));
+  if (decoder.cropped() > 0)
+    out.warnings.push_back(fmt::format("{} frame(s) changed to a size 4:2:0 cannot hold (odd width or height) and "
+                                       "were cropped by one pixel", decoder.cropped()));
   if (out.dropped_frames > 0)
-    out.warnings.push_back(fmt::format("{} frame(s) with timestamps going backwards were dropped",
+    out.warnings.push_back(fmt::format("{} frame(s) with duplicate or backwards timestamps were dropped",
                                        out.dropped_frames));
   return out;
 }

@@ -6,6 +6,10 @@
 #include <string>
 #include <vector>
 
+extern "C" {
+#include <libavutil/rational.h>
+}
+
 #include "kiln/backend.hpp"
 #include "kiln/ladder.hpp"
 #include "kiln/pipeline.hpp"
@@ -52,6 +56,10 @@ Result<RunnerOutput> run_ladder(const RunnerConfig& config);
 /// The pre-processing every rendition shares (deinterlace, rotate upright): a filter chain, or
 /// "" when frames can go straight to the renditions.
 std::string preprocess_chain(const VideoStreamInfo& video);
+
+/// The time base frames travel in from the decoder on: the video stream's own, unless it is
+/// invalid or finer than a microsecond (a damaged header), then 1/90000.
+AVRational pipeline_time_base(AVRational stream);
 
 /// libx264 threads for one rendition when the job did not fix them: the rendition's share of
 /// the ladder's pixels times the CPUs the job may use, rounded up, 1..cpus. Four to six x264

@@ -10,7 +10,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <mutex>
 #include <random>
+#include <set>
 
 #include "pipeline/result_json.hpp"
 
@@ -26,6 +28,22 @@ fs::path normalized(const std::string& dir) {
   fs::path p = fs::absolute(fs::path(dir)).lexically_normal();
   if (!p.has_filename()) p = p.parent_path();
   return p;
+}
+
+/// Every unpublished staging directory of this process (see remove_unpublished).
+struct LiveDirs {
+  std::mutex mu;
+  std::set<std::string> paths;
+};
+LiveDirs& live_dirs() {
+  static LiveDirs dirs;
+  return dirs;
+}
+void track(const std::string& path, bool live) {
+  LiveDirs& d = live_dirs();
+  std::lock_guard lock(d.mu);
+  if (live) d.paths.insert(path);
+  else d.paths.erase(path);
 }
 
 std::string staging_prefix(const fs::path& final_path) {
@@ -75,6 +93,7 @@ Result<StagingDir> StagingDir::create(const std::string& final_dir, Owner owner,
     s.path_.clear();
     return Status(Code::kIo, fmt::format("cannot create staging directory beside '{}': {}", s.final_, why));
   }
+  track(s.path_, true);
   return s;
 }
 
@@ -120,8 +139,19 @@ StagingDir::StagingDir(StagingDir&& other) noexcept
   other.path_.clear();
 }
 
+void StagingDir::remove_unpublished() {
+  LiveDirs& d = live_dirs();
+  std::lock_guard lock(d.mu);
+  for (const auto& p : d.paths) {
+    std::error_code ec;
+    fs::remove_all(p, ec);
+  }
+  d.paths.clear();
+}
+
 StagingDir::~StagingDir() {
   if (published_ || path_.empty()) return;
+  track(path_, false);
   std::error_code ec;
   fs::remove_all(path_, ec);
   if (ec) spdlog::warn("could not remove staging directory '{}': {}", path_, ec.message());
@@ -147,6 +177,7 @@ Status StagingDir::publish() {
     return {Code::kIo, fmt::format("cannot publish '{}': {}", final_, ec.message())};
   }
   published_ = true;
+  track(path_, false);
   if (!old.empty()) fs::remove_all(old, ec);
   return sync_path(fs::path(final_).parent_path(), true);  // the rename itself
 }

@@ -34,6 +34,11 @@ class StagingDir {
   /// daemon, once the queue has fenced them out. Returns how many it removed.
   static int remove_stale(const std::string& final_dir, int64_t job_id, int attempt);
 
+  /// Removes every staging directory of this process that is not published yet, for a last-resort
+  /// exit that will not unwind (a job stuck past its wall-clock limit inside a library call).
+  /// Thread-safe; the directories' owners must not publish afterwards.
+  static void remove_unpublished();
+
   StagingDir(StagingDir&& other) noexcept;
   StagingDir& operator=(StagingDir&&) = delete;
   ~StagingDir();

@@ -59,6 +59,35 @@ for pct in 30 50 70; do
   head -c 3000 /dev/urandom | dd of=corrupt_mid.ts bs=1 seek=$(( size * pct / 100 / 188 * 188 + 4 )) conv=notrunc status=none
 done
 
+# Hostile but playable (tests/pipeline/hostile_media_test.cpp): each must publish a ladder.
+# A broadcast splice: two 3 s TS captures back to back, the second's clock 90 s ahead.
+ff -f lavfi -i "$(src 640x360 25 3)" -f lavfi -i "$(tone 3)" -c:v libx264 -preset ultrafast -pix_fmt yuv420p \
+   -g 25 -c:a aac -shortest -output_ts_offset 10 jump_a.ts
+ff -f lavfi -i "$(src 640x360 25 3)" -f lavfi -i "$(tone 3)" -c:v libx264 -preset ultrafast -pix_fmt yuv420p \
+   -g 25 -c:a aac -shortest -output_ts_offset 100 jump_b.ts
+cat jump_a.ts jump_b.ts > ts_jump.ts
+# The 33-bit MPEG-TS clock wrapping around 1.3 s in (2^33 / 90 kHz = 95443.7 s).
+ff -f lavfi -i "$(src 640x360 25 6)" -f lavfi -i "$(tone 6)" -c:v libx264 -preset ultrafast -pix_fmt yuv420p \
+   -g 25 -c:a aac -shortest -output_ts_offset 95441 ts_wrap.ts
+# A junk sample aspect ratio (x264 stores 100:1 for the 32767:1 asked): treated as square.
+ff -f lavfi -i "$(src 640x360 25 3)" -f lavfi -i "$(tone 3)" -vf setsar=32767/1 \
+   -c:v libx264 -preset ultrafast -pix_fmt yuv420p -c:a aac -shortest absurd_sar.mp4
+# One second of audio missing mid-stream (aselect keeps the timestamps): audio must stay in sync.
+ff -f lavfi -i "$(src 640x360 25 3)" -f lavfi -i "$(tone 3)" -af "aselect='not(between(t,1,2))'" \
+   -c:v libx264 -preset ultrafast -pix_fmt yuv420p -c:a aac audio_gap.mkv
+# The picture size changes mid-stream: 640x360, then 480x272 (two TS captures back to back).
+ff -f lavfi -i "$(src 640x360 25 3)" -f lavfi -i "$(tone 3)" -c:v libx264 -preset ultrafast -pix_fmt yuv420p \
+   -g 25 -c:a aac -shortest size_a.ts
+ff -f lavfi -i "$(src 480x272 25 3)" -f lavfi -i "$(tone 3)" -c:v libx264 -preset ultrafast -pix_fmt yuv420p \
+   -g 25 -c:a aac -shortest -output_ts_offset 3 size_b.ts
+cat size_a.ts size_b.ts > size_change.ts
+# ... and to an odd size 4:2:0 cannot hold (321x241 MJPEG frames after 640x360 ones).
+ff -f lavfi -i "$(src 640x360 25 2)" -c:v mjpeg -pix_fmt yuvj420p -q:v 5 odd_a.mkv
+ff -f lavfi -i "$(src 322x242 25 2)" -vf scale=321:241 -c:v mjpeg -pix_fmt yuvj420p -q:v 5 odd_b.mkv
+printf "file '%s'\n" "$PWD/odd_a.mkv" "$PWD/odd_b.mkv" > odd.txt
+ff -f concat -safe 0 -i odd.txt -f lavfi -i "$(tone 4)" -c:v copy -c:a aac -shortest odd_size_change.mkv
+rm -f jump_a.ts jump_b.ts size_a.ts size_b.ts odd_a.mkv odd_b.mkv odd.txt
+
 # Bad inputs.
 : > empty.mp4
 echo "These are meeting notes, not a video." > notes.txt

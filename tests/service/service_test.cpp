@@ -577,8 +577,9 @@ TEST_F(Cluster, NodeRefusesJobRowsThatEscapeItsLocations) {
     ASSERT_FALSE(j["errors"].empty());
     const auto& error = j["errors"].back()["error"];
     EXPECT_EQ(error["code"], rows[i].code) << j.dump();
-    if (!rows[i].why.empty())
+    if (!rows[i].why.empty()) {
       EXPECT_NE(error.value("message", "").find(rows[i].why), std::string::npos) << j.dump();
+    }
   }
   EXPECT_FALSE(fs::exists(tmp_ / "stolen"));
   EXPECT_FALSE(fs::exists(tmp_ / "dotdot"));

@@ -18,7 +18,14 @@ struct LadderExpectation {
   bool audio = true;
   double duration = 0;       // source video duration, seconds
   double frame_seconds = 0;  // one (longest) source frame interval
+  /// False for an input whose real length is unknown (a mutated file): the video's duration
+  /// and where audio ends are not checked; everything a player relies on still is.
+  bool exact_timing = true;
 };
+
+/// What `out/result.json` says was published (renditions, sizes, audio), for a check that
+/// knows nothing of the input but its structure (exact_timing = false).
+LadderExpectation expectation_from_result(const std::filesystem::path& out);
 
 /// Checks result.json, every CMAF track (sizes, IDR at every segment start, aligned segment
 /// starts across renditions, duration within one frame of the source, audio/video start and

@@ -18,7 +18,8 @@ struct RunResult {
   std::string err;
 };
 
-/// Path of the built kiln binary and of the generated media (set by CMake).
+/// Path of the built kiln binary (set by CMake; $KILN_TEST_BINARY overrides it) and of the
+/// generated media.
 std::string kiln_binary();
 std::filesystem::path media(const std::string& name);
 
