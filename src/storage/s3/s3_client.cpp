@@ -163,6 +163,12 @@ Result<ObjectInfo> S3Client::head(const std::string& key) const {
   c.key = key;
   c.what = "HEAD";
   auto r = execute(c);
+  if (!r && r.status().code() == Code::kStorageDenied) {
+    // A HEAD's answer has no body, so a 403 cannot say whether the secret, the clock or a policy
+    // is wrong: a one-byte GET of the same object gets the error document that says which.
+    auto why = get(key, ByteRange{0, 0});
+    if (!why && why.status().code() != Code::kStorageDenied) return why.status();
+  }
   if (!r) return r.status();
   ObjectInfo info;
   info.key = key;
@@ -189,12 +195,14 @@ Result<std::string> S3Client::get(const std::string& key, std::optional<ByteRang
   return std::move(r->body);
 }
 
-Result<ObjectInfo> S3Client::put(const std::string& key, std::string_view body, const PutOptions& options) const {
+Result<ObjectInfo> S3Client::put(const std::string& key, std::string_view body, const PutOptions& options,
+                                 const std::atomic<bool>* cancel) const {
   Call c;
   c.method = "PUT";
   c.key = key;
   c.what = "PUT";
   c.body = body;
+  c.cancel = cancel;
   c.headers.emplace_back("content-type", options.content_type.empty() ? "application/octet-stream" : options.content_type);
   if (!options.cache_control.empty()) c.headers.emplace_back("cache-control", options.cache_control);
   auto r = execute(c);

@@ -72,7 +72,9 @@ class S3Client {
   /// `env` (resolve_target). kUsage when no credentials are found or a setting is invalid.
   static Result<std::unique_ptr<S3Client>> create(const S3Config& config, const Env& env = process_env());
 
-  /// Size, ETag, type of an object. kInputMissing when there is none.
+  /// Size, ETag, type of an object. kInputMissing when there is none. A 403 (which a HEAD
+  /// cannot explain) is asked again as a one-byte GET, so a wrong secret or a skewed clock gets
+  /// its own code and message rather than kStorageDenied.
   Result<ObjectInfo> head(const std::string& key) const;
 
   /// An object's bytes (or a range of them) in memory.
@@ -88,7 +90,9 @@ class S3Client {
 
   /// One PUT of `body`. The returned ETag is checked against the body's MD5 (kStorage if they
   /// differ: the bytes were changed in transit); an ETag that is not an MD5 (SSE-KMS) is not.
-  Result<ObjectInfo> put(const std::string& key, std::string_view body, const PutOptions& options = {}) const;
+  /// `cancel` set stops it (kCancelled), even mid-transfer.
+  Result<ObjectInfo> put(const std::string& key, std::string_view body, const PutOptions& options = {},
+                         const std::atomic<bool>* cancel = nullptr) const;
 
   /// Uploads a file: one PUT up to part_size, a multipart upload above it.
   Result<ObjectInfo> upload_file(const std::string& path, const std::string& key, const PutOptions& options = {},

@@ -170,7 +170,7 @@ Result<ObjectInfo> S3Client::upload_file(const std::string& path, const std::str
     if (n <= 0) return Status(Code::kIo, fmt::format("reading '{}' failed: {}", path, std::strerror(errno)));
     got += static_cast<size_t>(n);
   }
-  return put(key, body, options);
+  return put(key, body, options, cancel);
 }
 
 Result<std::string> S3Client::create_multipart(const std::string& key, const PutOptions& options) const {
