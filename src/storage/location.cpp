@@ -66,8 +66,50 @@ bool valid_name(const std::string& name) {
   return true;
 }
 
-const std::set<std::string> kS3Keys = {"endpoint", "region",    "path_style", "profile",
-                                       "credential", "part_size", "concurrency"};
+const std::set<std::string> kS3Keys = {"endpoint",  "region",      "path_style",     "profile", "credential",
+                                       "part_size", "concurrency", "presign_seconds"};
+constexpr size_t kMaxKeyBytes = 1024;             // S3's limit on a key
+constexpr int kMaxPresignSeconds = 7 * 24 * 3600;  // SigV4's limit on a presigned URL
+
+/// A location's prefix as a folder: "" (the whole bucket) or "p/q" (no trailing '/').
+std::string folder(const s3::S3Config& c) {
+  std::string p = c.prefix;
+  while (!p.empty() && p.back() == '/') p.pop_back();
+  return p;
+}
+
+/// `key` is `dir` itself or lies under `dir/` ("" holds every key).
+bool key_inside(std::string_view key, std::string_view dir) {
+  if (dir.empty()) return true;
+  return key.rfind(dir, 0) == 0 && (key.size() == dir.size() || key[dir.size()] == '/');
+}
+
+/// Why `rel` (a key, or the part of one after a location's prefix) cannot name an object or a
+/// folder, or "" when it can: every component non-empty, no "." or "..", no control characters.
+/// One trailing '/' is allowed (a folder), and removed by the caller.
+std::string bad_key(std::string_view rel) {
+  if (rel.empty()) return "names no key (a bucket or a location's root is not an object)";
+  if (rel.front() == '/') return "the key must not start with '/'";
+  for (char c : rel)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) return "the key holds a control character";
+  std::string_view body = rel.back() == '/' ? rel.substr(0, rel.size() - 1) : rel;
+  size_t start = 0;
+  while (start <= body.size()) {
+    size_t end = body.find('/', start);
+    if (end == std::string_view::npos) end = body.size();
+    std::string_view part = body.substr(start, end - start);
+    if (part.empty()) return "an empty component ('//') is not allowed in a key";
+    if (part == "..") return "'..' is not allowed in a path";
+    if (part == ".") return "a '.' component is not allowed in a key";
+    start = end + 1;
+  }
+  return "";
+}
+
+std::string without_trailing_slash(std::string_view key) {
+  while (!key.empty() && key.back() == '/') key.remove_suffix(1);
+  return std::string(key);
+}
 
 /// The S3 half of an s3:// `[[location]]`: its URL and keys, checked (credentials are looked up
 /// only when a client is made, so a config with S3 locations loads without them).
@@ -103,6 +145,17 @@ Result<s3::S3Config> parse_s3_location(const toml::table& t, const std::string& 
   return c;
 }
 
+/// `presign_seconds`: how long the presigned URLs in a job's result stay valid (0: none).
+Result<int> parse_presign_seconds(const toml::table& t, const std::string& where) {
+  double seconds = 0;
+  KILN_RETURN_IF_ERROR(toml_fields::read_number(t, "presign_seconds", &seconds, where));
+  if (seconds < 0 || seconds > kMaxPresignSeconds || seconds != static_cast<int>(seconds))
+    return Status(Code::kUsage, fmt::format("{}: presign_seconds = {} must be a whole number of seconds, 0 (none) "
+                                            "to {} (7 days, SigV4's limit)",
+                                            where, seconds, kMaxPresignSeconds));
+  return static_cast<int>(seconds);
+}
+
 }  // namespace
 
 const Location* Locations::find(std::string_view name) const {
@@ -111,12 +164,47 @@ const Location* Locations::find(std::string_view name) const {
   return nullptr;
 }
 
+Result<S3Object> Locations::s3_object(std::string_view url) const {
+  if (!is_s3_url(url)) return refused("path", url, "not an s3:// URL");
+  std::string_view rest = url.substr(5);
+  size_t slash = rest.find('/');
+  std::string_view bucket = rest.substr(0, slash);
+  std::string_view key = slash == std::string_view::npos ? std::string_view() : rest.substr(slash + 1);
+  S3Object best;
+  size_t best_len = 0;
+  for (const auto& l : list_) {
+    if (!l.is_s3() || l.s3->bucket != bucket) continue;
+    std::string dir = folder(*l.s3);
+    if (!key_inside(key, dir) || (best.location && dir.size() < best_len)) continue;
+    best = S3Object{&l, std::string(key)};
+    best_len = dir.size();
+  }
+  if (!best.location) return refused("path", url, "outside every storage location");
+  return best;
+}
+
+Result<std::string> Locations::resolve_s3(std::string_view ref, std::string_view what) const {
+  std::string_view rest = ref.substr(5);
+  size_t slash = rest.find('/');
+  if (slash == 0 || rest.empty()) return refused(what, ref, "an s3 URL must be s3://BUCKET/KEY");
+  if (slash == std::string_view::npos) return refused(what, ref, "names a bucket, not an object or a folder in it");
+  std::string_view key = rest.substr(slash + 1);
+  if (std::string why = bad_key(key); !why.empty()) return refused(what, ref, why);
+  std::string canonical = fmt::format("s3://{}/{}", rest.substr(0, slash), without_trailing_slash(key));
+  auto found = s3_object(canonical);
+  if (!found) return refused(what, ref, "outside every storage location");
+  if (found->key.size() > kMaxKeyBytes)
+    return refused(what, ref, fmt::format("the key is longer than {} bytes (S3's limit)", kMaxKeyBytes));
+  return canonical;
+}
+
 Result<std::string> Locations::resolve(std::string_view ref, std::string_view what) const {
   if (ref.empty()) return refused(what, ref, "empty");
   if (ref.size() > kMaxPathBytes) return Status(Code::kPathNotAllowed, fmt::format("{} is longer than {} bytes", what, kMaxPathBytes));
   if (ref.find('\0') != std::string_view::npos) return refused(what, "...", "contains a NUL byte");
   if (list_.empty())
     return refused(what, ref, "no storage locations are configured ([[location]] in the config)");
+  if (is_s3_url(ref)) return resolve_s3(ref, what);
   fs::path path;
   if (ref.rfind("file://", 0) == 0) {
     std::string_view rest = ref.substr(7);
@@ -130,20 +218,21 @@ Result<std::string> Locations::resolve(std::string_view ref, std::string_view wh
   } else {
     size_t colon = ref.find(':');
     if (colon == std::string_view::npos)
-      return refused(what, ref, "not file:///path, /absolute/path or LOCATION:relative/path");
+      return refused(what, ref, "not file:///path, /absolute/path, s3://BUCKET/KEY or LOCATION:relative/path");
     std::string name(ref.substr(0, colon));
     std::string_view rel = ref.substr(colon + 1);
-    const Location* loc = nullptr;
-    for (const auto& l : list_)
-      if (l.name == name) loc = &l;
+    const Location* loc = find(name);
     if (!loc) {
-      if (name == "s3" || name == "http" || name == "https" || name.find('/') != std::string::npos)
-        return refused(what, ref, "only file locations are supported");
+      if (name == "http" || name == "https" || name.find('/') != std::string::npos)
+        return refused(what, ref, "only file:// and s3:// locations are supported");
       return refused(what, ref, fmt::format("no location named '{}'", name));
     }
-    if (loc->is_s3())
-      return refused(what, ref, fmt::format("location '{}' is object storage ({}); jobs use file locations only for now",
-                                            name, loc->url));
+    if (loc->is_s3()) {
+      if (rel.empty() || rel[0] == '/')
+        return refused(what, ref, "the part after 'LOCATION:' must be a relative key");
+      if (std::string why = bad_key(rel); !why.empty()) return refused(what, ref, why);
+      return resolve_s3(fmt::format("s3://{}/{}", loc->s3->bucket, loc->s3->key(rel)), what);
+    }
     if (rel.empty() || rel[0] == '/')
       return refused(what, ref, "the part after 'LOCATION:' must be a relative path");
     path = fs::path(loc->root) / std::string(rel);
@@ -165,11 +254,24 @@ Result<JobPaths> Locations::resolve_job(std::string_view input, std::string_view
   if (!in) return in.status();
   auto out = resolve(output, "output");
   if (!out) return out.status();
+  if (is_s3_url(*out)) {
+    // An output is a folder: the root of a location would put the ladder's objects beside
+    // everything else in it.
+    auto o = s3_object(*out);
+    if (!o) return o.status();
+    for (const auto& l : list_)
+      if (l.is_s3() && l.s3->bucket == o->location->s3->bucket && folder(*l.s3) == o->key)
+        return refused("output", output, fmt::format("is the root of location '{}'; name a folder inside it", l.name));
+    if (*out == *in) return refused("output", output, "is the input itself");
+    if (is_s3_url(*in) && in->rfind(*out + "/", 0) == 0)
+      return refused("output", output, "contains the input (publishing would replace it)");
+    return JobPaths{*in, *out};
+  }
   for (const auto& l : list_)
     if (!l.is_s3() && fs::path(*out) == fs::path(l.root))
       return refused("output", output, fmt::format("is the root of location '{}'; name a directory inside it", l.name));
   if (*out == *in) return refused("output", output, "is the input itself");
-  if (inside(*in, *out)) return refused("output", output, "contains the input (publishing would replace it)");
+  if (!is_s3_url(*in) && inside(*in, *out)) return refused("output", output, "contains the input (publishing would replace it)");
   return JobPaths{*in, *out};
 }
 
@@ -195,7 +297,7 @@ Result<Locations> parse_locations(const toml::table& root, std::string_view orig
       if (!kS3Keys.count(std::string(k.str())))
         return Status(Code::kUsage, fmt::format("{}: unknown key '{}' (name, url{})", where, k.str(),
                                                 is_s3 ? ", endpoint, region, path_style, profile, credential, "
-                                                        "part_size, concurrency"
+                                                        "part_size, concurrency, presign_seconds"
                                                       : ""));
     }
     if (!valid_name(l.name))
@@ -205,6 +307,15 @@ Result<Locations> parse_locations(const toml::table& root, std::string_view orig
     if (is_s3) {
       auto c = parse_s3_location(*t, l.url, where);
       if (!c) return c.status();
+      auto presign = parse_presign_seconds(*t, where);
+      if (!presign) return presign.status();
+      l.presign_seconds = *presign;
+      for (const auto& other : list)
+        if (other.is_s3() && other.s3->bucket == c->bucket && other.s3->endpoint != c->endpoint)
+          return Status(Code::kUsage,
+                        fmt::format("{}: bucket '{}' is also location '{}' at another endpoint ('{}' here, '{}' there): "
+                                    "an s3://{}/... path could not say which store it means; give them one endpoint",
+                                    where, c->bucket, other.name, c->endpoint, other.s3->endpoint, c->bucket));
       l.s3 = std::move(*c);
       list.push_back(std::move(l));
       continue;

@@ -6,8 +6,10 @@
 // database is held to the same rule.
 //
 // A location may also be an S3-compatible bucket (`url = "s3://BUCKET/PREFIX"`, with endpoint,
-// region, path_style, profile, credential). Those are parsed and checked here, and reached with
-// find() and an s3::S3Client; job paths do not resolve into them yet (resolve() refuses them).
+// region, path_style, profile, credential, presign_seconds). A job path inside one is written
+// `NAME:key/under/prefix` or `s3://BUCKET/KEY` and resolves to the canonical `s3://BUCKET/KEY`
+// (the full key, no trailing '/'); s3_object() finds the location that holds such a URL. An S3
+// location's prefix is a folder: `s3://b/in` and `s3://b/in/` both hold the keys under `in/`.
 
 #include <optional>
 #include <string>
@@ -25,8 +27,16 @@ struct Location {
   std::string url;   // as configured: file:///srv/media or s3://bucket/prefix
   std::string root;  // file: the directory, resolved (symlinks followed) when it exists; s3: ""
   std::optional<s3::S3Config> s3;  // set for an s3:// location
+  /// s3: the result of a job published here lists presigned HTTPS URLs valid this long; 0: none.
+  int presign_seconds = 0;
 
   bool is_s3() const { return s3.has_value(); }
+};
+
+/// An object (or a prefix, for an output) inside an S3 location.
+struct S3Object {
+  const Location* location = nullptr;  // owned by the Locations it came from
+  std::string key;                     // the full key, the location's prefix included
 };
 
 /// A job's input and output, both resolved inside locations.
@@ -45,23 +55,36 @@ class Locations {
   /// The location named `name`, or null.
   const Location* find(std::string_view name) const;
 
-  /// `ref` as an absolute path inside a location, or kPathNotAllowed saying why not: an unknown
-  /// location name, a relative path, a `..` component, a path (or a symlink on it) that leads
-  /// outside every location. The path need not exist: its existing part is resolved and the
-  /// rest appended. An s3:// location's name or an s3:// URL is refused too (not for jobs yet).
+  /// `ref` as an absolute path inside a file location, or as `s3://BUCKET/KEY` inside an S3
+  /// location; kPathNotAllowed saying why not: an unknown location name, a relative path, a `..`
+  /// (or `.`, or empty) component, a path (or a symlink on it) that leads outside every location,
+  /// an s3:// URL whose bucket and key lie in no S3 location. A file path need not exist: its
+  /// existing part is resolved and the rest appended. S3 keys are taken as written (no %XX).
   Result<std::string> resolve(std::string_view ref, std::string_view what) const;
 
   /// Both paths of a job, resolved, and the rules between them: the output is not a location's
-  /// root, and never equals or contains the input.
+  /// root, and never equals or contains the input (an output is a folder: a directory, or the
+  /// key prefix `KEY/` in a bucket).
   Result<JobPaths> resolve_job(std::string_view input, std::string_view output) const;
 
+  /// The S3 location holding a resolved `s3://BUCKET/KEY` (the one with the longest prefix, so a
+  /// location for `s3://b/out/` wins over one for the whole of `s3://b`), and the key.
+  /// kPathNotAllowed when none does. The Location lives as long as this Locations.
+  Result<S3Object> s3_object(std::string_view url) const;
+
  private:
+  Result<std::string> resolve_s3(std::string_view url, std::string_view what) const;
   std::vector<Location> list_;
 };
 
+/// True for `s3://...`: a job path in object storage.
+inline bool is_s3_url(std::string_view ref) { return ref.rfind("s3://", 0) == 0; }
+
 /// The `[[location]]` array of a config file (absent: none). Errors (kUsage) name the file and
 /// the entry: a missing or duplicate name, a URL that is not `file:///absolute/dir` or
-/// `s3://BUCKET[/PREFIX]`, an S3 key on a file location, an invalid endpoint or part size.
+/// `s3://BUCKET[/PREFIX]`, an S3 key on a file location, an invalid endpoint, part size or
+/// presign_seconds, two S3 locations naming one bucket at different endpoints (an s3:// path
+/// could not say which store it means).
 Result<Locations> parse_locations(const toml::table& root, std::string_view origin);
 
 }  // namespace kiln::storage

@@ -100,20 +100,122 @@ TEST(LocationConfig, AnS3LocationCarriesItsBucketAndSettings) {
   EXPECT_EQ(l->find("nope"), nullptr);
 }
 
-TEST_F(LocationsTest, JobsDoNotResolveIntoS3LocationsYetAndFilesStayAsTheyWere) {
-  auto l = parse("[[location]]\nname = \"media\"\nurl = \"file://" + (root_ / "media").string() +
-                 "\"\n[[location]]\nname = \"bucket\"\nurl = \"s3://media-in/up\"\n");
+/// A file location and three S3 locations: the whole of one bucket, and two folders of another
+/// (a nested one whose settings must win for the keys under it).
+Result<Locations> mixed(const fs::path& media) {
+  return parse("[[location]]\nname = \"media\"\nurl = \"file://" + media.string() + "\"\n"
+               "[[location]]\nname = \"in\"\nurl = \"s3://media-in/uploads\"\n"
+               "[[location]]\nname = \"out\"\nurl = \"s3://media-out/ladders/\"\npresign_seconds = 600\n"
+               "[[location]]\nname = \"vip\"\nurl = \"s3://media-out/ladders/vip/\"\nconcurrency = 9\n"
+               "[[location]]\nname = \"all\"\nurl = \"s3://everything\"\n");
+}
+
+TEST_F(LocationsTest, S3RefsResolveToOneCanonicalUrlInsideTheirLocation) {
+  auto l = mixed(root_ / "media");
   ASSERT_TRUE(l) << l.status().message();
-  auto r = l->resolve("bucket:a.mp4", "input");
-  ASSERT_FALSE(r);
-  EXPECT_EQ(r.status().code(), Code::kPathNotAllowed);
-  EXPECT_NE(r.status().message().find("location 'bucket' is object storage"), std::string::npos) << r.status().message();
-  EXPECT_FALSE(l->resolve("s3://media-in/up/a.mp4", "input"));
-  // An S3 location has no root: it must not make every path "inside".
-  EXPECT_FALSE(l->resolve((root_ / "elsewhere" / "secret.mp4").string(), "input"));
-  const std::string want = (root_ / "media" / "uploads" / "a.mp4").string();
-  EXPECT_EQ(l->resolve("media:uploads/a.mp4", "input").value_or(""), want);
-  EXPECT_TRUE(l->resolve_job("media:uploads/a.mp4", "media:out/a"));
+  auto same = [&](const std::string& ref, const std::string& want) {
+    auto r = l->resolve(ref, "input");
+    ASSERT_TRUE(r) << ref << ": " << r.status().message();
+    EXPECT_EQ(*r, want) << ref;
+  };
+  same("in:a.mp4", "s3://media-in/uploads/a.mp4");  // a prefix without '/' is a folder all the same
+  same("s3://media-in/uploads/a.mp4", "s3://media-in/uploads/a.mp4");
+  same("in:deep/er/a b.mp4", "s3://media-in/uploads/deep/er/a b.mp4");  // keys as written, no %XX
+  same("in:x%20y.mp4", "s3://media-in/uploads/x%20y.mp4");
+  same("out:show/ep1/", "s3://media-out/ladders/show/ep1");  // an output folder: no trailing '/'
+  same("s3://media-out/ladders/show/ep1/", "s3://media-out/ladders/show/ep1");
+  same("all:a.mp4", "s3://everything/a.mp4");
+  same("s3://everything/a/b.mp4", "s3://everything/a/b.mp4");
+  // The canonical form resolves to itself (the node resolves the coordinator's rows again).
+  same(l->resolve("out:show/ep1", "output").value_or(""), "s3://media-out/ladders/show/ep1");
+
+  // The longest prefix holds a key: its settings (here, concurrency) are the ones used.
+  auto vip = l->s3_object("s3://media-out/ladders/vip/ep2");
+  ASSERT_TRUE(vip) << vip.status().message();
+  EXPECT_EQ(vip->location->name, "vip");
+  EXPECT_EQ(vip->key, "ladders/vip/ep2");
+  auto out = l->s3_object("s3://media-out/ladders/vipx/ep2");  // a sibling sharing the prefix
+  ASSERT_TRUE(out);
+  EXPECT_EQ(out->location->name, "out");
+  EXPECT_EQ(out->location->presign_seconds, 600);
+  EXPECT_FALSE(l->s3_object("s3://media-out/other/x"));
+}
+
+TEST_F(LocationsTest, S3RefsOutsideEveryLocationOrMalformedAreRefusedWithTheReason) {
+  auto l = mixed(root_ / "media");
+  ASSERT_TRUE(l) << l.status().message();
+  auto refused = [&](const std::string& ref, const std::string& says) {
+    auto r = l->resolve(ref, "input");
+    ASSERT_FALSE(r) << ref << " -> " << r.value_or("");
+    EXPECT_EQ(r.status().code(), Code::kPathNotAllowed);
+    EXPECT_NE(r.status().message().find(says), std::string::npos) << r.status().message();
+  };
+  refused("s3://media-in/elsewhere/a.mp4", "outside every storage location");
+  refused("s3://media-in/uploads-evil/a.mp4", "outside every storage location");  // shares the prefix's text
+  refused("s3://media-in/uploads/../secret.mp4", "'..'");
+  refused("in:../secret.mp4", "'..'");
+  refused("in:a/../../secret.mp4", "'..'");
+  refused("in:./a.mp4", "'.' component");
+  refused("in:a//b.mp4", "empty component");
+  refused("in:/a.mp4", "relative key");
+  refused("in:", "relative key");
+  refused("s3://media-in/uploads//a.mp4", "empty component");
+  refused("s3://unknown-bucket/a.mp4", "outside every storage location");
+  refused("s3://media-in", "names a bucket");
+  refused("s3://media-in/", "names no key");
+  refused("s3:///a.mp4", "s3://BUCKET/KEY");
+  refused(std::string("in:a") + '\x01' + "b.mp4", "control character");
+  refused("in:" + std::string(1100, 'k'), "longer than 1024 bytes");
+  // An S3 location has no root on disk: it must not make every local path "inside".
+  refused((root_ / "elsewhere" / "secret.mp4").string(), "outside every storage location");
+  // The file rules are as they were.
+  EXPECT_EQ(l->resolve("media:uploads/a.mp4", "input").value_or(""), (root_ / "media" / "uploads" / "a.mp4").string());
+}
+
+TEST_F(LocationsTest, AnS3OutputIsAFolderThatNeverCoversItsInputOrALocation) {
+  auto l = mixed(root_ / "media");
+  ASSERT_TRUE(l) << l.status().message();
+  auto job = l->resolve_job("in:clip.mp4", "out:show/clip/");
+  ASSERT_TRUE(job) << job.status().message();
+  EXPECT_EQ(job->input, "s3://media-in/uploads/clip.mp4");
+  EXPECT_EQ(job->output, "s3://media-out/ladders/show/clip");
+  EXPECT_TRUE(l->resolve_job("media:uploads/a.mp4", "out:a"));       // file in, bucket out
+  EXPECT_TRUE(l->resolve_job("in:clip.mp4", "media:out/clip"));      // bucket in, file out
+  EXPECT_TRUE(l->resolve_job("all:show/clip.mp4", "all:show/clip"));  // a key beside the folder
+  auto says = [&](const std::string& in, const std::string& out, const std::string& what) {
+    auto r = l->resolve_job(in, out);
+    ASSERT_FALSE(r) << in << " -> " << out;
+    EXPECT_EQ(r.status().code(), Code::kPathNotAllowed);
+    EXPECT_NE(r.status().message().find(what), std::string::npos) << r.status().message();
+  };
+  says("in:clip.mp4", "in:clip.mp4", "is the input itself");
+  says("all:show/clip.mp4", "all:show", "contains the input");
+  says("all:show/clip.mp4", "s3://everything/show/", "contains the input");
+  says("in:clip.mp4", "s3://media-out/ladders/", "root of location 'out'");
+  says("in:clip.mp4", "vip:", "relative key");
+  says("in:clip.mp4", "s3://media-out/ladders/vip", "root of location 'vip'");
+  says("in:clip.mp4", "s3://everything/", "names no key");
+}
+
+TEST(LocationConfig, S3LocationsTakePresignSecondsAndOneEndpointPerBucket) {
+  auto expect_error = [](const std::string& text, const std::string& says) {
+    auto l = parse(text);
+    ASSERT_FALSE(l) << text;
+    EXPECT_EQ(l.status().code(), Code::kUsage);
+    EXPECT_NE(l.status().message().find(says), std::string::npos) << l.status().message();
+  };
+  expect_error("[[location]]\nname = \"a\"\nurl = \"s3://bkt/p\"\npresign_seconds = 604801\n", "7 days");
+  expect_error("[[location]]\nname = \"a\"\nurl = \"s3://bkt/p\"\npresign_seconds = -1\n", "presign_seconds = -1");
+  expect_error("[[location]]\nname = \"a\"\nurl = \"s3://bkt/p\"\npresign_seconds = 1.5\n", "whole number");
+  expect_error("[[location]]\nname = \"a\"\nurl = \"file:///srv\"\npresign_seconds = 60\n", "only for s3://");
+  expect_error("[[location]]\nname = \"a\"\nurl = \"s3://bkt/p\"\nendpoint = \"http://127.0.0.1:9000\"\n"
+               "[[location]]\nname = \"b\"\nurl = \"s3://bkt/q\"\nendpoint = \"http://127.0.0.1:9001\"\n",
+               "bucket 'bkt' is also location 'a' at another endpoint");
+  auto ok = parse("[[location]]\nname = \"a\"\nurl = \"s3://bkt/p\"\npresign_seconds = 3600\n"
+                  "[[location]]\nname = \"b\"\nurl = \"s3://bkt/q\"\nprofile = \"other\"\n");
+  ASSERT_TRUE(ok) << ok.status().message();
+  EXPECT_EQ(ok->find("a")->presign_seconds, 3600);
+  EXPECT_EQ(ok->find("b")->presign_seconds, 0);
 }
 
 TEST_F(LocationsTest, ResolvesTheThreeSpellingsToOneRealPath) {
@@ -143,6 +245,7 @@ TEST_F(LocationsTest, RefusesEverythingOutsideWithTheReason) {
   refused("other:a.mp4", "no location named 'other'");
   refused("media:/etc/passwd", "relative path");
   refused("uploads/a.mp4", "not file:///path");
+  refused("http://example.com/a.mp4", "only file:// and s3:// locations");
   refused("file://host/etc", "no host");
   refused("file:///tmp/%zz", "two hex digits");
   refused("", "empty");
