@@ -10,6 +10,20 @@ namespace {
 
 std::string iso_duration(double seconds) { return fmt::format("PT{:.3f}S", seconds); }
 
+/// Text for an XML attribute value (a media prefix is Kiln's own "aN/", but stays well-formed).
+std::string xml_attr(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '"': out += "&quot;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
 // <SegmentTimeline> with runs of equal, contiguous segments folded into r="N".
 std::string segment_timeline(const TrackSummary& t) {
   std::string out = "          <SegmentTimeline>\n";
@@ -29,18 +43,18 @@ std::string segment_timeline(const TrackSummary& t) {
   return out + "          </SegmentTimeline>\n";
 }
 
-std::string segment_template(const TrackSummary& t) {
+std::string segment_template(const TrackSummary& t, const std::string& media_prefix) {
   return fmt::format(
              "        <SegmentTemplate timescale=\"{}\" presentationTimeOffset=\"{}\" "
-             "initialization=\"$RepresentationID$/init.mp4\" "
-             "media=\"$RepresentationID$/seg_$Number%05d$.m4s\" startNumber=\"1\">\n",
-             t.timescale, t.presentation_offset) +
+             "initialization=\"{}$RepresentationID$/init.mp4\" "
+             "media=\"{}$RepresentationID$/seg_$Number%05d$.m4s\" startNumber=\"1\">\n",
+             t.timescale, t.presentation_offset, xml_attr(media_prefix), xml_attr(media_prefix)) +
          segment_timeline(t) + "        </SegmentTemplate>\n";
 }
 
 }  // namespace
 
-std::string dash_mpd(const Presentation& p) {
+std::string dash_mpd(const Presentation& p, const std::string& media_prefix) {
   double duration = 0;
   for (const auto& v : p.video) duration = std::max(duration, v.track.duration_seconds());
   std::string out = fmt::format(
@@ -63,7 +77,7 @@ std::string dash_mpd(const Presentation& p) {
           "sar=\"1:1\" frameRate=\"{}/{}\" codecs=\"{}\">\n",
           v.track.folder, v.track.peak_bitrate(), v.width, v.height, v.frame_rate.num,
           v.frame_rate.den, v.track.codecs);
-      out += segment_template(v.track) + "      </Representation>\n";
+      out += segment_template(v.track, media_prefix) + "      </Representation>\n";
     }
     out += "    </AdaptationSet>\n";
   }
@@ -78,13 +92,13 @@ std::string dash_mpd(const Presentation& p) {
         "schemeIdUri=\"urn:mpeg:dash:23003:3:audio_channel_configuration:2011\" "
         "value=\"{}\" />\n",
         a.track.folder, a.track.peak_bitrate(), a.sample_rate, a.track.codecs, a.channels);
-    out += segment_template(a.track) + "      </Representation>\n    </AdaptationSet>\n";
+    out += segment_template(a.track, media_prefix) + "      </Representation>\n    </AdaptationSet>\n";
   }
   return out + "  </Period>\n</MPD>\n";
 }
 
-Status write_dash(const std::string& dir, const Presentation& p) {
-  return write_text_file(dir + "/" + kDashManifest, dash_mpd(p));
+Status write_dash(const std::string& dir, const Presentation& p, const std::string& media_prefix) {
+  return write_text_file(dir + "/" + kDashManifest, dash_mpd(p, media_prefix));
 }
 
 }  // namespace kiln::package

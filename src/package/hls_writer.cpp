@@ -23,35 +23,41 @@ std::string hls_media_playlist(const TrackSummary& t) {
   return out;
 }
 
-Status write_hls(const std::string& dir, const Presentation& p) {
+std::string hls_master_playlist(const Presentation& p, const std::string& media_prefix) {
   std::string master = "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-INDEPENDENT-SEGMENTS\n";
   int64_t audio_peak = 0, audio_avg = 0;
   std::string audio_codec;
   if (p.audio) {
     const auto& a = *p.audio;
-    KILN_RETURN_IF_ERROR(write_text_file(dir + "/" + a.track.folder + "/" + kMediaPlaylist,
-                                         hls_media_playlist(a.track)));
     audio_peak = a.track.peak_bitrate();
     audio_avg = a.track.average_bitrate();
     audio_codec = a.track.codecs;
     master += fmt::format(
         "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"audio\",DEFAULT=YES,AUTOSELECT=YES,"
-        "CHANNELS=\"{}\",URI=\"{}/{}\"\n",
-        a.channels, a.track.folder, kMediaPlaylist);
+        "CHANNELS=\"{}\",URI=\"{}{}/{}\"\n",
+        a.channels, media_prefix, a.track.folder, kMediaPlaylist);
   }
   for (const auto& v : p.video) {
-    KILN_RETURN_IF_ERROR(write_text_file(dir + "/" + v.track.folder + "/" + kMediaPlaylist,
-                                         hls_media_playlist(v.track)));
     std::string codecs = v.track.codecs;
     if (!audio_codec.empty()) codecs += "," + audio_codec;
     master += fmt::format(
         "#EXT-X-STREAM-INF:BANDWIDTH={},AVERAGE-BANDWIDTH={},CODECS=\"{}\",RESOLUTION={}x{},"
-        "FRAME-RATE={:.3f}{}\n{}/{}\n",
+        "FRAME-RATE={:.3f}{}\n{}{}/{}\n",
         v.track.peak_bitrate() + audio_peak, v.track.average_bitrate() + audio_avg, codecs,
         v.width, v.height, v.frame_rate.value(), p.audio ? ",AUDIO=\"audio\"" : "",
-        v.track.folder, kMediaPlaylist);
+        media_prefix, v.track.folder, kMediaPlaylist);
   }
-  return write_text_file(dir + "/" + kHlsMaster, master);
+  return master;
+}
+
+Status write_hls(const std::string& dir, const Presentation& p, const std::string& media_prefix) {
+  if (p.audio)
+    KILN_RETURN_IF_ERROR(write_text_file(dir + "/" + media_prefix + p.audio->track.folder + "/" + kMediaPlaylist,
+                                         hls_media_playlist(p.audio->track)));
+  for (const auto& v : p.video)
+    KILN_RETURN_IF_ERROR(write_text_file(dir + "/" + media_prefix + v.track.folder + "/" + kMediaPlaylist,
+                                         hls_media_playlist(v.track)));
+  return write_text_file(dir + "/" + kHlsMaster, hls_master_playlist(p, media_prefix));
 }
 
 }  // namespace kiln::package

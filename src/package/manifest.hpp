@@ -37,14 +37,21 @@ inline constexpr const char* kHlsMaster = "master.m3u8";
 inline constexpr const char* kDashManifest = "manifest.mpd";
 inline constexpr const char* kMediaPlaylist = "playlist.m3u8";
 
-/// Writes `<folder>/playlist.m3u8` for every track and `master.m3u8` in `dir`.
-Status write_hls(const std::string& dir, const Presentation& p);
-/// Writes `manifest.mpd` (static, SegmentTemplate + SegmentTimeline) in `dir`.
-Status write_dash(const std::string& dir, const Presentation& p);
+/// Writes `<media_prefix><folder>/playlist.m3u8` for every track and `master.m3u8` in `dir`.
+/// `media_prefix` ("" or a relative folder ending in '/', e.g. "a3/") is where the tracks lie
+/// relative to the manifests: an object-store output keeps each attempt's media under a folder
+/// of its own, while its manifests sit at the output's top. The media playlists name their
+/// init and media segments relative to themselves, so they are the same either way.
+Status write_hls(const std::string& dir, const Presentation& p, const std::string& media_prefix = "");
+/// Writes `manifest.mpd` (static, SegmentTemplate + SegmentTimeline) in `dir`, its templates
+/// naming the tracks under `media_prefix` (as write_hls).
+Status write_dash(const std::string& dir, const Presentation& p, const std::string& media_prefix = "");
 
 /// The text of one media playlist (exposed for tests).
 std::string hls_media_playlist(const TrackSummary& track);
+/// The text of the multivariant playlist (exposed for tests).
+std::string hls_master_playlist(const Presentation& p, const std::string& media_prefix = "");
 /// The text of the MPD (exposed for tests).
-std::string dash_mpd(const Presentation& p);
+std::string dash_mpd(const Presentation& p, const std::string& media_prefix = "");
 
 }  // namespace kiln::package

@@ -49,6 +49,31 @@ TEST(DashMpd, FoldsRepeatsAndCarriesThePresentationOffset) {
   EXPECT_NE(mpd.find("width=\"1280\" height=\"720\""), std::string::npos);
 }
 
+// An object-store output keeps each attempt's media under a folder of its own ("a3/") with the
+// manifests at the top: both manifests must name the media through that folder, and the media
+// playlists stay relative to themselves. Without a prefix the file layout is unchanged.
+TEST(Manifests, AMediaPrefixReachesEveryReferenceAndNoPrefixKeepsTheFileLayout) {
+  Presentation p;
+  p.video.push_back({track("720p", 15360, {{0, 61440, 10}}, "avc1.64001f"), 1280, 720, Rational{30, 1}});
+  p.video.push_back({track("480p", 15360, {{0, 61440, 10}}, "avc1.4d401e"), 854, 480, Rational{30, 1}});
+  p.audio = AudioTrack{track("audio", 48000, {{0, 192000, 5}}, "mp4a.40.2"), 2, 48000};
+
+  const std::string master = hls_master_playlist(p, "a3/");
+  EXPECT_NE(master.find("\na3/720p/playlist.m3u8\n"), std::string::npos) << master;
+  EXPECT_NE(master.find("\na3/480p/playlist.m3u8\n"), std::string::npos) << master;
+  EXPECT_NE(master.find("URI=\"a3/audio/playlist.m3u8\""), std::string::npos) << master;
+  const std::string mpd = dash_mpd(p, "a3/");
+  EXPECT_NE(mpd.find("initialization=\"a3/$RepresentationID$/init.mp4\""), std::string::npos) << mpd;
+  EXPECT_NE(mpd.find("media=\"a3/$RepresentationID$/seg_$Number%05d$.m4s\""), std::string::npos) << mpd;
+  EXPECT_EQ(mpd.find("\"$RepresentationID$/"), std::string::npos) << "every template names the folder: " << mpd;
+
+  const std::string plain = hls_master_playlist(p);
+  EXPECT_NE(plain.find("\n720p/playlist.m3u8\n"), std::string::npos) << plain;
+  EXPECT_NE(plain.find("URI=\"audio/playlist.m3u8\""), std::string::npos) << plain;
+  EXPECT_EQ(plain.find("a3/"), std::string::npos);
+  EXPECT_NE(dash_mpd(p).find("initialization=\"$RepresentationID$/init.mp4\""), std::string::npos);
+}
+
 TEST(SharedTimeline, OffsetCoversTheEarliestDecodeTimeOfAnyTrack) {
   SharedTimeline tl(2);
   tl.report_first_dts(-0.0667);
