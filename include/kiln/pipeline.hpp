@@ -1,6 +1,9 @@
 #pragma once
 // One transcode job: probe and validate, run the ladder, package CMAF once for HLS and DASH,
 // publish atomically. The in-process entry point used by `kiln transcode` and the node daemon.
+// The input and the output may each be a local path or an `s3://BUCKET/KEY` inside a storage
+// location: an object-store input is staged in a scratch directory first, and an object-store
+// output is built there and uploaded in an order that keeps every published manifest whole.
 
 #include <atomic>
 #include <cstdint>
@@ -14,10 +17,15 @@
 #include "kiln/media_info.hpp"
 #include "kiln/status.hpp"
 
+namespace kiln::storage {
+class Locations;
+}
+
 namespace kiln {
 
 struct Progress {
-  std::string phase;          // "probing", "transcoding", "packaging", "publishing"
+  std::string phase;          // "staging" (an s3 input), "probing", "transcoding", "packaging",
+                              // "uploading" (an s3 output), "publishing"
   double percent = 0;         // 0..100 of the source duration encoded by every rendition
   double fps = 0;             // source frames per wall-clock second
   double speed = 0;           // media seconds per wall-clock second (x realtime)
@@ -46,8 +54,8 @@ struct DevicePlacement {
 };
 
 struct TranscodeRequest {
-  std::string input;
-  std::string output_dir;
+  std::string input;       // a local path, or s3://BUCKET/KEY inside one of `locations`
+  std::string output_dir;  // a local directory, or s3://BUCKET/PREFIX inside one of `locations`
   Ladder ladder;
   bool overwrite = false;
   std::string backend = "auto";                   // auto, or a backend name (kiln devices)
@@ -63,9 +71,18 @@ struct TranscodeRequest {
   ProgressFn on_progress;                         // called from a pipeline thread, ~4 Hz
   /// Called once the input is probed and valid (the node records it as input information).
   std::function<void(const MediaInfo&)> on_input;
-  /// Called right before the atomic publish; false stops the job (kCancelled) with nothing
+  /// Called right before the atomic publish (an s3 output: after its media objects are
+  /// uploaded, right before its manifests); false stops the job (kCancelled) with nothing
   /// published. The node daemon checks here that it still holds the job's lease.
   std::function<bool()> before_publish;
+  /// An s3 output's manifests must be stored within this long of before_publish saying yes
+  /// (the node: half its lease), else none are; 0 = no limit.
+  double manifest_window_seconds = 0;
+  /// The storage locations that s3:// paths lie in (their endpoints, regions, credentials and
+  /// presign_seconds); null refuses s3:// paths. Not owned.
+  const storage::Locations* locations = nullptr;
+  /// Where an s3 input is staged and an s3 output built before upload ("" = $TMPDIR or /tmp).
+  std::string scratch_dir;
   /// Called when the ladder starts on a device (`running` true, with its encoder sessions) and
   /// when it stops there (false): the node's sessions-per-device gauge.
   std::function<void(const Device& device, int sessions, bool running)> on_device;
@@ -88,7 +105,7 @@ struct TranscodeRequest {
 
 struct RenditionOutput {
   std::string name;
-  std::string playlist;       // relative to the output dir: "720p/playlist.m3u8"
+  std::string playlist;       // relative to the output dir: "720p/playlist.m3u8" (s3: "a3/720p/...")
   std::string init_segment;
   int width = 0;
   int height = 0;
@@ -114,11 +131,19 @@ struct AudioOutput {
   int sample_rate = 0;
 };
 
+/// Presigned HTTPS URLs of a published s3 output's manifests (the location's presign_seconds).
+struct PlaybackUrls {
+  std::string hls;
+  std::string dash;
+  std::string expires_at;  // ISO 8601, UTC
+};
+
 struct TranscodeResult {
   MediaInfo input;
-  std::string output_dir;
-  std::string hls_master;       // absolute path of the multivariant playlist
-  std::string dash_manifest;    // absolute path of the MPD
+  std::string output_dir;       // absolute path, or s3://BUCKET/PREFIX
+  std::string hls_master;       // absolute path (or s3:// URL) of the multivariant playlist
+  std::string dash_manifest;    // absolute path (or s3:// URL) of the MPD
+  std::optional<PlaybackUrls> playback;  // an s3 output whose location asks for presigned URLs
   std::vector<RenditionOutput> renditions;
   std::optional<AudioOutput> audio;
   std::string backend;

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <fstream>
+#include <iterator>
 
 namespace kiln::pipeline {
 namespace {
@@ -79,6 +80,12 @@ nlohmann::json result_json(const TranscodeResult& r) {
                          {"sampleRate", r.audio->sample_rate},
                          {"targetBitrate", r.audio->target_bitrate},
                          {"averageBitrate", r.audio->average_bitrate}}}});
+  nlohmann::json group = {{"type", "CMAF_GROUP"},
+                          {"outputDirectory", r.output_dir},
+                          {"playlistFilePaths", {r.hls_master, r.dash_manifest}},
+                          {"outputDetails", outputs}};
+  if (r.playback)
+    group["playbackUrls"] = {{"hls", r.playback->hls}, {"dash", r.playback->dash}, {"expiresAt", r.playback->expires_at}};
   nlohmann::json warnings = nlohmann::json::array();
   for (const auto& w : r.warnings) warnings.push_back({{"message", w}});
   nlohmann::json out = {
@@ -89,11 +96,7 @@ nlohmann::json result_json(const TranscodeResult& r) {
        {{"timestamp", now_ms()},
         {"status", "COMPLETE"},
         {"inputDetails", nlohmann::json::array({input_details(r.input)})},
-        {"outputGroupDetails",
-         nlohmann::json::array({{{"type", "CMAF_GROUP"},
-                                 {"outputDirectory", r.output_dir},
-                                 {"playlistFilePaths", {r.hls_master, r.dash_manifest}},
-                                 {"outputDetails", outputs}}})},
+        {"outputGroupDetails", nlohmann::json::array({group})},
         {"accelerationStatus", r.accelerated ? "ACCELERATED" : "NOT_ACCELERATED"},
         {"accelerationReason", r.acceleration_reason},
         {"backend", r.backend},
@@ -129,7 +132,12 @@ std::string recipe_label(const std::string& variant, bool device_decoded, bool c
 std::optional<OutputOwner> output_owner(const std::string& output_dir) {
   std::ifstream in(output_dir + "/result.json");
   if (!in) return std::nullopt;
-  auto j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return parse_output_owner(text);
+}
+
+std::optional<OutputOwner> parse_output_owner(std::string_view text) {
+  auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (!j.is_object() || !j.contains("kilnJob") || !j["kilnJob"].is_object()) return std::nullopt;
   const auto& m = j["kilnJob"];
   if (!m.contains("id") || !m["id"].is_number_integer()) return std::nullopt;

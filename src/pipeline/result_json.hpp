@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "kiln/pipeline.hpp"
 
@@ -22,6 +23,8 @@ struct OutputOwner {
   nlohmann::json result;  // the whole result.json: what the job completed with
 };
 std::optional<OutputOwner> output_owner(const std::string& output_dir);
+/// The same from the text of a result.json (an object-store output's, fetched by the caller).
+std::optional<OutputOwner> parse_output_owner(std::string_view result_json_text);
 /// The recipe as the result reports it: a "zero-copy: ..." recipe keeps that name only when the
 /// frames stayed on the device from decoder to encoder (device frames out of the decoder, no
 /// scaler in system memory, a hardware encoder); otherwise it says where they left.

@@ -1,9 +1,11 @@
-// kiln::transcode: probe -> plan -> choose a recipe -> run the ladder into a staging dir ->
-// manifests -> result.json -> atomic publish.
+// kiln::transcode: [stage an s3 input] -> probe -> plan -> choose a recipe -> run the ladder into
+// a staging dir -> manifests -> result.json -> atomic publish (a local output) or the ordered
+// upload (an s3 output, pipeline/s3_publish.hpp).
 
 #include <fmt/format.h>
 
 #include <chrono>
+#include <ctime>
 #include <filesystem>
 #include <optional>
 
@@ -23,7 +25,11 @@ extern "C" {
 #include "pipeline/fault.hpp"
 #include "pipeline/ladder_runner.hpp"
 #include "pipeline/result_json.hpp"
+#include "pipeline/s3_publish.hpp"
+#include "pipeline/scratch.hpp"
 #include "pipeline/staging_dir.hpp"
+#include "storage/location.hpp"
+#include "storage/s3_clients.hpp"
 
 namespace kiln {
 namespace fs = std::filesystem;
@@ -40,12 +46,12 @@ void report(const TranscodeRequest& req, const char* phase, double percent) {
 
 TranscodeResult describe(const media::ProbedInput& input, const pipeline::RunnerOutput& run,
                          const VideoRecipe& recipe, const std::vector<std::string>& passed_over,
-                         const std::string& final_dir, const Ladder& ladder) {
+                         const std::string& final_dir, const Ladder& ladder, const std::string& media_prefix) {
   TranscodeResult r;
   r.input = input.info;
   r.output_dir = final_dir;
-  r.hls_master = (fs::path(final_dir) / package::kHlsMaster).string();
-  r.dash_manifest = (fs::path(final_dir) / package::kDashManifest).string();
+  r.hls_master = final_dir + "/" + package::kHlsMaster;
+  r.dash_manifest = final_dir + "/" + package::kDashManifest;
   r.backend = recipe.backend;
   r.device = recipe.device.id;
   r.encoder = recipe.encoder;
@@ -78,8 +84,8 @@ TranscodeResult describe(const media::ProbedInput& input, const pipeline::Runner
   for (const auto& v : run.presentation.video) {
     RenditionOutput o;
     o.name = v.track.folder;
-    o.playlist = v.track.folder + "/" + package::kMediaPlaylist;
-    o.init_segment = v.track.folder + "/init.mp4";
+    o.playlist = media_prefix + v.track.folder + "/" + package::kMediaPlaylist;
+    o.init_segment = media_prefix + v.track.folder + "/init.mp4";
     o.width = v.width;
     o.height = v.height;
     for (const auto& rung : ladder.renditions)
@@ -94,8 +100,8 @@ TranscodeResult describe(const media::ProbedInput& input, const pipeline::Runner
   }
   if (const auto& a = run.presentation.audio) {
     AudioOutput o;
-    o.playlist = a->track.folder + "/" + package::kMediaPlaylist;
-    o.init_segment = a->track.folder + "/init.mp4";
+    o.playlist = media_prefix + a->track.folder + "/" + package::kMediaPlaylist;
+    o.init_segment = media_prefix + a->track.folder + "/init.mp4";
     o.target_bitrate = ladder.audio.bitrate;
     o.average_bitrate = a->track.average_bitrate();
     o.peak_bitrate = a->track.peak_bitrate();
@@ -138,6 +144,15 @@ void count_fallback(const Device& d, const char* when, Code code) {
       .inc();
 }
 
+/// Where an object-store job reads and writes, once its input is staged and its output opened.
+struct ObjectIo {
+  std::string input_uri;  // the input as the job names it (s3://... or a path), for the result
+  std::shared_ptr<const storage::s3::S3Client> output_client;
+  std::optional<pipeline::S3Output> output;  // set: the ladder is uploaded here, not renamed
+  std::string folder;                        // this attempt's media folder under the output
+  int presign_seconds = 0;                   // the output location's presign_seconds
+};
+
 struct Attempt {
   VideoRecipe recipe;
   pipeline::StagingDir staging;
@@ -150,7 +165,7 @@ Result<Attempt> run_on_chain(const TranscodeRequest& req, media::ProbedInput& fi
                              const std::vector<PlannedRendition>& plan,
                              const std::vector<Candidate>& chain,
                              std::vector<std::string>& passed_over,
-                             std::vector<std::string>& fallbacks) {
+                             std::vector<std::string>& fallbacks, const std::string& media_folder) {
   auto log = logger("pipeline");
   const auto fault = pipeline::fault_from_env();
   media::ProbedInput* input = &first_input;
@@ -190,7 +205,7 @@ Result<Attempt> run_on_chain(const TranscodeRequest& req, media::ProbedInput& fi
     cfg.renditions = plan;
     cfg.ladder = req.ladder;
     cfg.recipe = *recipe;
-    cfg.out_dir = staging->path();
+    cfg.out_dir = media_folder.empty() ? staging->path() : staging->path() + "/" + media_folder;
     cfg.encoder_threads = req.encoder_threads;
     cfg.on_progress = req.on_progress;
     cfg.cancel = req.cancel;
@@ -240,14 +255,48 @@ Result<std::vector<Candidate>> place_with_node(const std::vector<Candidate>& cha
   return out;
 }
 
-}  // namespace
+std::string iso_utc_in(std::chrono::seconds from_now) {
+  std::time_t t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now() + from_now);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
 
-Result<TranscodeResult> transcode(const TranscodeRequest& req) {
+/// Publishes the finished ladder in `staging`: renamed into place, or uploaded to `io.output`.
+Status publish(const TranscodeRequest& req, pipeline::StagingDir& staging, const ObjectIo* io) {
+  if (!io || !io->output) {
+    report(req, "publishing", 100);
+    if (req.before_publish && !req.before_publish())
+      return Status(Code::kCancelled, "the job is no longer ours (lease lost or cancelled); nothing was published");
+    return staging.publish();
+  }
+  report(req, "uploading", 100);
+  pipeline::S3PublishOptions o;
+  o.folder = io->folder;
+  o.job_id = req.job_id;
+  o.attempt = req.job_attempt;
+  o.overwrite = req.overwrite && req.job_id == 0;
+  o.before_manifests = [&req] {
+    report(req, "publishing", 100);
+    return !req.before_publish || req.before_publish();
+  };
+  o.manifest_window = std::chrono::milliseconds(static_cast<int64_t>(req.manifest_window_seconds * 1000));
+  o.cancel = req.cancel;
+  return pipeline::publish_to_s3(staging.path(), *io->output, o);
+}
+
+Result<TranscodeResult> run_job(const TranscodeRequest& req, const ObjectIo* io) {
   auto log = logger("pipeline");
   const auto start = std::chrono::steady_clock::now();
+  const bool to_s3 = io && io->output;
+  const std::string media_folder = to_s3 ? io->folder : "";
+  const std::string media_prefix = to_s3 ? io->folder + "/" : "";
   report(req, "probing", 0);
   auto probed = media::open_and_probe(req.input, req.ladder.limits);
   if (!probed) return probed.status();
+  if (io) probed->info.path = io->input_uri;  // results name the object, not its staged copy
   const MediaInfo& info = probed->info;
   for (const auto& w : probed->warnings) log->warn("{}", w);
   if (req.on_input) req.on_input(info);
@@ -289,19 +338,25 @@ Result<TranscodeResult> transcode(const TranscodeRequest& req) {
     binding = bind_process(chain->front().bind_cpus, chain->front().bind_numa);
     log->info("bound: {}", binding.note);
   }
-  auto attempt = run_on_chain(req, probed.value(), plan, *chain, passed_over, fallbacks);
+  auto attempt = run_on_chain(req, probed.value(), plan, *chain, passed_over, fallbacks, media_folder);
   if (!attempt) return attempt.status();
   const auto& run = attempt->output;
   auto& staging = attempt->staging;
   log->info("ran on {} ({})", attempt->recipe.backend, attempt->recipe.device.id);
 
   report(req, "packaging", 100);
-  KILN_RETURN_IF_ERROR(package::write_hls(staging.path(), run.presentation));
-  KILN_RETURN_IF_ERROR(package::write_dash(staging.path(), run.presentation));
+  KILN_RETURN_IF_ERROR(package::write_hls(staging.path(), run.presentation, media_prefix));
+  KILN_RETURN_IF_ERROR(package::write_dash(staging.path(), run.presentation, media_prefix));
 
-  std::string final_dir = fs::absolute(fs::path(req.output_dir)).lexically_normal().string();
+  std::string final_dir = to_s3 ? io->output->url : fs::absolute(fs::path(req.output_dir)).lexically_normal().string();
   if (!final_dir.empty() && final_dir.back() == '/') final_dir.pop_back();
-  TranscodeResult result = describe(*probed, run, attempt->recipe, passed_over, final_dir, req.ladder);
+  TranscodeResult result = describe(*probed, run, attempt->recipe, passed_over, final_dir, req.ladder, media_prefix);
+  if (to_s3 && io->presign_seconds > 0) {
+    const auto valid = std::chrono::seconds(io->presign_seconds);
+    result.playback = PlaybackUrls{io->output_client->presign_get(io->output->key + "/" + package::kHlsMaster, valid),
+                                   io->output_client->presign_get(io->output->key + "/" + package::kDashManifest, valid),
+                                   iso_utc_in(valid)};
+  }
   result.fallbacks = fallbacks;
   if (req.place) {
     result.placement = chain->front().why;
@@ -317,12 +372,44 @@ Result<TranscodeResult> transcode(const TranscodeRequest& req) {
   KILN_RETURN_IF_ERROR(package::write_text_file(staging.path() + "/result.json",
                                                 pipeline::result_json(result).dump(2) + "\n"));
   if (req.cancel && req.cancel->load()) return Status(Code::kCancelled, "cancelled");
-  report(req, "publishing", 100);
-  if (req.before_publish && !req.before_publish())
-    return Status(Code::kCancelled, "the job is no longer ours (lease lost or cancelled); nothing was published");
-  KILN_RETURN_IF_ERROR(staging.publish());
+  KILN_RETURN_IF_ERROR(publish(req, staging, io));
   for (const auto& w : result.warnings) log->warn("{}", w);
   return result;
+}
+
+}  // namespace
+
+Result<TranscodeResult> transcode(const TranscodeRequest& req) {
+  const bool s3_in = storage::is_s3_url(req.input), s3_out = storage::is_s3_url(req.output_dir);
+  if (!s3_in && !s3_out) return run_job(req, nullptr);
+  if (!req.locations)
+    return Status(Code::kPathNotAllowed, fmt::format("'{}': object storage paths need a [[location]] for their bucket",
+                                                     s3_in ? req.input : req.output_dir));
+  storage::S3Clients clients(*req.locations);
+  ObjectIo io;
+  io.input_uri = req.input;
+  TranscodeRequest local = req;
+  if (s3_out) {  // before staging the input: a refused output should not cost a download
+    auto opened = clients.open(req.output_dir);
+    if (!opened) return opened.status();
+    io.output_client = opened->client;
+    io.output = pipeline::S3Output{io.output_client.get(), req.output_dir, opened->object.key};
+    io.folder = pipeline::attempt_folder(req.job_id, req.job_attempt);
+    io.presign_seconds = opened->object.location->presign_seconds;
+    KILN_RETURN_IF_ERROR(pipeline::check_s3_output(*io.output, req.job_id, req.overwrite && req.job_id == 0));
+  }
+  auto scratch = pipeline::ScratchSpace::create(req.scratch_dir, req.job_id, req.job_attempt);
+  if (!scratch) return scratch.status();
+  if (s3_in) {
+    auto opened = clients.open(req.input);
+    if (!opened) return opened.status();
+    report(req, "staging", 0);
+    auto staged = pipeline::stage_input(*opened->client, req.input, opened->object.key, scratch->path(), req.cancel);
+    if (!staged) return staged.status();
+    local.input = std::move(staged).value();
+  }
+  if (s3_out) local.output_dir = scratch->path() + "/out";
+  return run_job(local, &io);
 }
 
 }  // namespace kiln

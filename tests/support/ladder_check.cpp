@@ -71,13 +71,16 @@ void check_hls(const fs::path& out, const LadderExpectation& expect,
   }
   ASSERT_EQ(variants.size(), expect.renditions.size());
   for (size_t i = 0; i < variants.size(); ++i) {
-    EXPECT_EQ(variants[i], expect.renditions[i].name + "/playlist.m3u8");
+    EXPECT_EQ(variants[i], expect.media_prefix + expect.renditions[i].name + "/playlist.m3u8");
     check_media_playlist(out / variants[i], tracks.at(expect.renditions[i].name));
   }
   std::smatch m;
   bool has_media = std::regex_search(master, m, std::regex("#EXT-X-MEDIA:TYPE=AUDIO[^\\n]*URI=\"([^\"]+)\""));
   EXPECT_EQ(has_media, expect.audio);
-  if (has_media) check_media_playlist(out / m[1].str(), tracks.at("audio"));
+  if (has_media) {
+    EXPECT_EQ(m[1].str(), expect.media_prefix + "audio/playlist.m3u8");
+    check_media_playlist(out / m[1].str(), tracks.at("audio"));
+  }
 }
 
 void check_dash(const fs::path& out, const LadderExpectation& expect) {
@@ -91,17 +94,20 @@ void check_dash(const fs::path& out, const LadderExpectation& expect) {
     std::string body = (*it)[2];
     seen.insert(id);
     SCOPED_TRACE("MPD representation " + id);
-    EXPECT_NE(body.find("initialization=\"$RepresentationID$/init.mp4\""), std::string::npos);
-    EXPECT_TRUE(fs::exists(out / id / "init.mp4"));
+    EXPECT_NE(body.find("initialization=\"" + expect.media_prefix + "$RepresentationID$/init.mp4\""), std::string::npos);
+    EXPECT_NE(body.find("media=\"" + expect.media_prefix + "$RepresentationID$/seg_$Number%05d$.m4s\""),
+              std::string::npos);
+    const fs::path media = out / expect.media_prefix;
+    EXPECT_TRUE(fs::exists(media / id / "init.mp4"));
     size_t segments = 0;
     std::regex s_re("<S (?:t=\"\\d+\" )?d=\"\\d+\"(?: r=\"(\\d+)\")? />");
     for (auto s = std::sregex_iterator(body.begin(), body.end(), s_re); s != std::sregex_iterator(); ++s)
       segments += 1 + ((*s)[1].matched ? std::stoul((*s)[1]) : 0);
-    EXPECT_EQ(segments, count_segment_files(out / id));
+    EXPECT_EQ(segments, count_segment_files(media / id));
     for (size_t n = 1; n <= segments; ++n) {
       char name[32];
       std::snprintf(name, sizeof name, "seg_%05zu.m4s", n);
-      EXPECT_TRUE(fs::exists(out / id / name)) << name;
+      EXPECT_TRUE(fs::exists(media / id / name)) << name;
     }
   }
   std::set<std::string> want;
@@ -140,13 +146,14 @@ void check_ladder(const fs::path& out, const LadderExpectation& expect) {
   ASSERT_EQ(outputs.size(), expect.renditions.size() + (expect.audio ? 1 : 0));
 
   std::map<std::string, CmafTrack> tracks;
+  const fs::path media = out / expect.media_prefix;
   for (size_t i = 0; i < expect.renditions.size(); ++i) {
     const auto& want = expect.renditions[i];
     SCOPED_TRACE("rendition " + want.name);
     EXPECT_EQ(outputs[i]["name"], want.name);
     EXPECT_EQ(outputs[i]["videoDetails"]["widthInPx"], want.width);
     EXPECT_EQ(outputs[i]["videoDetails"]["heightInPx"], want.height);
-    CmafTrack t = read_cmaf_track(out / want.name);
+    CmafTrack t = read_cmaf_track(media / want.name);
     EXPECT_EQ(t.handler, "vide");
     EXPECT_EQ(t.width, want.width);
     EXPECT_EQ(t.height, want.height);
@@ -169,7 +176,7 @@ void check_ladder(const fs::path& out, const LadderExpectation& expect) {
           << name << " segment " << s + 1;
   }
   if (expect.audio) {
-    CmafTrack a = read_cmaf_track(out / "audio");
+    CmafTrack a = read_cmaf_track(media / "audio");
     EXPECT_EQ(a.handler, "soun");
     // The first AAC frame is encoder priming: real audio starts one frame later.
     EXPECT_NEAR(a.start_seconds() + kAacFrame, top.start_seconds(), 1e-3) << "audio/video start";
@@ -178,7 +185,7 @@ void check_ladder(const fs::path& out, const LadderExpectation& expect) {
     }
     tracks.emplace("audio", std::move(a));
   } else {
-    EXPECT_FALSE(fs::exists(out / "audio"));
+    EXPECT_FALSE(fs::exists(media / "audio"));
   }
   check_hls(out, expect, tracks);
   check_dash(out, expect);

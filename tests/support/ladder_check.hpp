@@ -21,6 +21,9 @@ struct LadderExpectation {
   /// False for an input whose real length is unknown (a mutated file): the video's duration
   /// and where audio ends are not checked; everything a player relies on still is.
   bool exact_timing = true;
+  /// Where the tracks lie relative to the manifests: "" (a local output), or an object-store
+  /// attempt's folder ("a2/"), which every manifest reference must go through.
+  std::string media_prefix;
 };
 
 /// What `out/result.json` says was published (renditions, sizes, audio), for a check that
