@@ -1,4 +1,5 @@
-// kiln transcode INPUT -o OUTDIR: one job in this process on the best local device.
+// kiln transcode INPUT -o OUTDIR: one job in this process on the best local device. INPUT and
+// OUTDIR may be s3://BUCKET/KEY, reached with the AWS environment variables (no config file).
 
 #include <fmt/format.h>
 #include <unistd.h>
@@ -26,9 +27,11 @@
 #include "log.hpp"
 #include "node/worker_supervisor.hpp"
 #include "pipeline/result_json.hpp"
+#include "pipeline/scratch.hpp"
 #include "pipeline/staging_dir.hpp"
 #include "scheduler/capacity_file.hpp"
 #include "scheduler/ledger.hpp"
+#include "storage/location.hpp"
 
 namespace kiln::cli {
 namespace {
@@ -57,7 +60,47 @@ struct TranscodeOptions {
   int threads = 0;
   double max_memory_mb = 4096;     // RLIMIT_DATA on this process; 0 = none
   double max_wall_seconds = -1;    // < 0: max(600 s, 10 x the input's duration), as a node's worker; 0 = none
+  std::string scratch_dir;         // s3 input staged / s3 output built here; "" = $TMPDIR or /tmp
+  int presign_seconds = 0;         // an s3 output: presigned manifest URLs valid this long; 0 = none
 };
+
+/// The buckets an s3:// INPUT or OUTDIR names, each as a location of its own (the whole bucket;
+/// endpoint, region and credentials from the AWS environment variables), and both paths checked
+/// against them as a node would check a job's (no '..', the output neither the input nor a
+/// folder holding it, nor a bucket's root). No s3:// path: no locations.
+Result<storage::Locations> s3_locations(const TranscodeOptions& o) {
+  std::vector<storage::Location> list;
+  for (const std::string* ref : {&o.input, &o.output}) {
+    if (!storage::is_s3_url(*ref)) continue;
+    std::string bucket = ref->substr(5, ref->find('/', 5) == std::string::npos ? std::string::npos : ref->find('/', 5) - 5);
+    auto c = storage::s3::parse_s3_url("s3://" + bucket);
+    if (!c) return c.status();
+    if (!list.empty() && list.front().s3->bucket == bucket) continue;
+    storage::Location l;
+    l.name = fmt::format("bucket{}", list.size() + 1);
+    l.url = "s3://" + bucket;
+    l.s3 = std::move(*c);
+    l.presign_seconds = o.presign_seconds;
+    list.push_back(std::move(l));
+  }
+  storage::Locations locations(std::move(list));
+  if (locations.empty()) return locations;
+  auto usage = [](const Status& st) { return Status(Code::kUsage, st.message()); };
+  if (storage::is_s3_url(o.input) && storage::is_s3_url(o.output)) {
+    if (auto paths = locations.resolve_job(o.input, o.output); !paths) return usage(paths.status());
+  } else if (auto r = locations.resolve(storage::is_s3_url(o.input) ? o.input : o.output,
+                                        storage::is_s3_url(o.input) ? "input" : "output");
+             !r) {
+    return usage(r.status());
+  }
+  return locations;
+}
+
+/// A path as a job names it: an s3:// URL in its canonical form (no trailing '/').
+std::string canonical(const storage::Locations& locations, const std::string& ref, const char* what) {
+  if (!storage::is_s3_url(ref)) return ref;
+  return locations.resolve(ref, what).value_or(ref);
+}
 
 // A job stuck past its wall-clock limit gets this long to stop cleanly after the cancel, then
 // the process leaves (a hang inside a library call never returns to check the flag).
@@ -197,8 +240,16 @@ void print_summary(const TranscodeResult& r) {
   for (const auto& w : r.warnings) std::printf("  warning: %s\n", w.c_str());
   std::printf("HLS multivariant playlist: %s\nDASH manifest:             %s\n",
               r.hls_master.c_str(), r.dash_manifest.c_str());
-  std::printf("Play: ffplay %s   (or serve %s over HTTP for hls.js / dash.js / Safari)\n",
-              r.hls_master.c_str(), r.output_dir.c_str());
+  if (r.playback) {
+    std::printf("Presigned, until %s:\n  HLS:  %s\n  DASH: %s\n", r.playback->expires_at.c_str(),
+                r.playback->hls.c_str(), r.playback->dash.c_str());
+  } else if (storage::is_s3_url(r.output_dir)) {
+    std::printf("Play: serve the bucket over HTTP(S) (a CDN, or a public-read policy on the prefix, with CORS for "
+                "hls.js / dash.js), or ask for presigned URLs with --presign-seconds\n");
+  } else {
+    std::printf("Play: ffplay %s   (or serve %s over HTTP for hls.js / dash.js / Safari)\n",
+                r.hls_master.c_str(), r.output_dir.c_str());
+  }
 }
 
 int run(const TranscodeOptions& o) {
@@ -215,16 +266,26 @@ int run(const TranscodeOptions& o) {
   WallClock wall(o.max_wall_seconds, &g_cancel, [&o, log](const Status& st) {
     // Still running after the cancel and the grace period: a library call that never returns.
     pipeline::StagingDir::remove_unpublished();
+    pipeline::ScratchSpace::remove_all_live();
     log->error("{} (it did not stop within {} s of the cancel)", st.message(), kWallClockGrace.count());
     if (o.json) std::puts(pipeline::error_json(o.input, st).dump(2).c_str());
     std::fflush(nullptr);
     _exit(exit_code(st.code()));
   });
 
+  auto locations = s3_locations(o);
+  if (!locations) {
+    log->error("{}", locations.status().message());
+    if (o.json) std::puts(pipeline::error_json(o.input, locations.status()).dump(2).c_str());
+    return exit_code(locations.status().code());
+  }
+
   ProgressDisplay progress(isatty(STDERR_FILENO) != 0);
   TranscodeRequest req;
-  req.input = o.input;
-  req.output_dir = o.output;
+  req.input = canonical(*locations, o.input, "input");
+  req.output_dir = canonical(*locations, o.output, "output");
+  req.locations = &*locations;
+  req.scratch_dir = o.scratch_dir;
   req.ladder = std::move(ladder).value();
   req.overwrite = o.overwrite;
   req.backend = o.backend;
@@ -295,9 +356,9 @@ std::function<int()> add_transcode(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand(
       "transcode",
       "Transcode INPUT into an HLS + DASH ladder (CMAF) in OUTDIR, published atomically.");
-  cmd->add_option("input", opts->input, "source video file")->required();
+  cmd->add_option("input", opts->input, "source video file, or s3://BUCKET/KEY")->required();
   cmd->add_option("-o,--output", opts->output, "output directory (must not exist unless "
-                                               "--overwrite)")->required();
+                                               "--overwrite), or s3://BUCKET/PREFIX/")->required();
   cmd->add_option("--ladder", opts->ladder,
                   "renditions to make, e.g. 720p,480p (preset names or NNNp)");
   cmd->add_option("--preset", opts->preset,
@@ -308,7 +369,14 @@ std::function<int()> add_transcode(CLI::App& app) {
                   "refuse inputs longer than this many seconds (preset limits.max_duration_seconds)");
   cmd->add_option("--max-resolution", opts->max_resolution,
                   "refuse inputs larger than WIDTHxHEIGHT (preset limits.max_width/max_height)");
-  cmd->add_flag("--overwrite", opts->overwrite, "replace OUTDIR atomically if it exists");
+  cmd->add_flag("--overwrite", opts->overwrite, "replace OUTDIR atomically if it exists (s3: the old objects are "
+                                                "deleted once the new manifests are in place)");
+  cmd->add_option("--scratch-dir", opts->scratch_dir,
+                  "where an s3:// input is staged and an s3:// output is built before upload (default: $TMPDIR, "
+                  "else /tmp)");
+  cmd->add_option("--presign-seconds", opts->presign_seconds,
+                  "s3:// output: also list presigned HTTPS URLs of the manifests, valid this long")
+      ->check(CLI::Range(0, 7 * 24 * 3600));
   cmd->add_flag("--json", opts->json,
                 "print the result (MediaConvert-style COMPLETE or ERROR event) as JSON on stdout");
   cmd->add_option("--backend", opts->backend,
@@ -334,8 +402,11 @@ std::function<int()> add_transcode(CLI::App& app) {
   cmd->footer(
       "Exit codes: 0 ok, 2 usage, 10 input missing, 11 empty, 12 not media, 13 no video, "
       "14 truncated/unreadable, 15 unsupported codec/container, 16 over limits, 17 "
-      "undecodable, 20 output exists, 21 I/O error, 22 no backend can run it, 23 device failed, "
-      "130 SIGINT, 143 SIGTERM, 1 internal.");
+      "undecodable, 20 output exists, 21 I/O error (or no room in the scratch directory), 22 no backend can run it, "
+      "23 device failed, 30-36 object storage (30 unreachable, 31 unknown access key, 32 wrong secret, 33 clock "
+      "skew, 34 no such bucket, 35 access denied, 36 other), 130 SIGINT, 143 SIGTERM, 1 internal.\n"
+      "s3:// paths use AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (AWS_SESSION_TOKEN), AWS_ENDPOINT_URL and "
+      "AWS_REGION, or the shared credentials file.");
   return [opts] { return run(*opts); };
 }
 

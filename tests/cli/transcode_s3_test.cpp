@@ -1,0 +1,250 @@
+// `kiln transcode` with s3:// paths, as an operator runs it: the real binary, only the AWS
+// variables in its environment (no config file), a real S3 server on loopback (s3rver; see
+// tests/storage/s3rver/launch.js for its differences from AWS) and real media. The published
+// ladder must pass the same checks as a local one, every object must carry its type and cache
+// policy, no manifest may name a missing object, and each storage failure has its exit code.
+#include <gtest/gtest.h>
+#include <sys/mount.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "support/ladder_check.hpp"
+#include "support/run.hpp"
+#include "support/s3_ladder.hpp"
+#include "support/s3rver.hpp"
+
+namespace kiln::test {
+namespace {
+namespace fs = std::filesystem;
+using storage::s3::S3Client;
+
+/// What curl gets for `url`: the status code and the body.
+std::pair<std::string, std::string> curl(const std::string& url, const fs::path& into) {
+  std::string cmd = "curl -s -o '" + into.string() + "' -w '%{http_code}' '" + url + "'";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  char code[8] = {0};
+  size_t n = std::fread(code, 1, sizeof code - 1, p);
+  ::pclose(p);
+  return {std::string(code, n), read_file(into)};
+}
+
+/// The folder the published media lie in, from a result's first output path
+/// ("s3://b/out/run-1f0c2a9b/360p/playlist.m3u8" under "s3://b/out" -> "run-1f0c2a9b").
+std::string media_folder(const nlohmann::json& result, const std::string& output) {
+  std::string path = result["detail"]["outputGroupDetails"][0]["outputDetails"][0]["outputFilePaths"][0];
+  if (path.rfind(output + "/", 0) != 0) return "<" + path + " is not under " + output + ">";
+  std::string rel = path.substr(output.size() + 1);
+  return rel.substr(0, rel.find('/'));
+}
+
+class TranscodeS3 : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string why;
+    if (!S3rver::available(&why)) GTEST_SKIP() << why;
+    server_ = std::make_unique<S3rver>(tmp_ / "s3", std::vector<std::string>{"media-in", "media-out"});
+    in_ = s3_client(server_->endpoint(), "media-in");
+    out_ = s3_client(server_->endpoint(), "media-out");
+    for (const char* v : {"AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_ENDPOINT_URL_S3", "AWS_DEFAULT_REGION",
+                          "CREDENTIALS_DIRECTORY"})
+      ::unsetenv(v);
+    ::setenv("AWS_ACCESS_KEY_ID", S3rver::kAccessKey, 1);
+    ::setenv("AWS_SECRET_ACCESS_KEY", S3rver::kSecret, 1);
+    ::setenv("AWS_ENDPOINT_URL", server_->endpoint().c_str(), 1);
+    ::setenv("AWS_REGION", "us-east-1", 1);
+    ::setenv("AWS_SHARED_CREDENTIALS_FILE", (tmp_ / "no-credentials").c_str(), 1);
+    fs::create_directories(scratch_);
+    ::setenv("TMPDIR", scratch_.c_str(), 1);
+  }
+  void TearDown() override {
+    for (const char* v : {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL", "AWS_REGION",
+                          "AWS_SHARED_CREDENTIALS_FILE", "TMPDIR"})
+      ::unsetenv(v);
+  }
+
+  void upload(const std::string& media_name, const std::string& key) {
+    auto up = in_->upload_file(media(media_name).string(), key);
+    ASSERT_TRUE(up) << up.status().message();
+  }
+  std::vector<std::string> scratch_left() const {
+    std::vector<std::string> out;
+    for (const auto& e : fs::directory_iterator(scratch_)) out.push_back(e.path().filename().string());
+    return out;
+  }
+
+  TempDir tmp_;
+  fs::path scratch_ = tmp_ / "scratch";
+  std::unique_ptr<S3rver> server_;
+  std::unique_ptr<S3Client> in_, out_;
+};
+
+TEST_F(TranscodeS3, BucketToBucketPublishesALadderThatPassesTheLocalChecks) {
+  upload("1080p.mp4", "uploads/1080p.mp4");
+  RunResult r = run_kiln({"transcode", "s3://media-in/uploads/1080p.mp4", "-o", "s3://media-out/shows/ep1/",
+                          "--ladder", "360p,240p", "--presign-seconds", "600", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto result = nlohmann::json::parse(r.out);
+  const auto& detail = result["detail"];
+  const auto& group = detail["outputGroupDetails"][0];
+  EXPECT_EQ(detail["inputDetails"][0]["uri"], "s3://media-in/uploads/1080p.mp4");
+  EXPECT_EQ(group["outputDirectory"], "s3://media-out/shows/ep1");
+  EXPECT_EQ(group["playlistFilePaths"],
+            nlohmann::json({"s3://media-out/shows/ep1/master.m3u8", "s3://media-out/shows/ep1/manifest.mpd"}));
+  const std::string folder = media_folder(result, "s3://media-out/shows/ep1");
+  EXPECT_EQ(folder.rfind("run-", 0), 0u) << folder;
+  EXPECT_EQ(group["outputDetails"][1]["outputFilePaths"][0],
+            "s3://media-out/shows/ep1/" + folder + "/240p/playlist.m3u8");
+
+  // Every object carries its type and cache policy: media under the run's folder never change,
+  // the manifests and result.json at the top are revalidated.
+  const std::vector<std::string> keys = s3_keys(*out_, "shows/ep1/");
+  ASSERT_FALSE(keys.empty());
+  size_t segments = 0;
+  for (const auto& rel : keys) {
+    SCOPED_TRACE(rel);
+    auto head = out_->head("shows/ep1/" + rel);
+    ASSERT_TRUE(head) << head.status().message();
+    const bool under_folder = rel.rfind(folder + "/", 0) == 0;
+    EXPECT_TRUE(under_folder || rel == "master.m3u8" || rel == "manifest.mpd" || rel == "result.json");
+    EXPECT_EQ(head->cache_control, under_folder ? "public, max-age=31536000, immutable" : "no-cache");
+    auto ends = [&](const char* ext) { return rel.size() >= std::strlen(ext) && rel.rfind(ext) == rel.size() - std::strlen(ext); };
+    if (ends(".m4s")) {
+      ++segments;
+      EXPECT_EQ(head->content_type, "video/iso.segment");
+    } else if (ends("init.mp4")) EXPECT_EQ(head->content_type, "video/mp4");
+    else if (ends(".m3u8")) EXPECT_EQ(head->content_type, "application/vnd.apple.mpegurl");
+    else if (ends(".mpd")) EXPECT_EQ(head->content_type, "application/dash+xml");
+    else if (ends(".json")) EXPECT_EQ(head->content_type, "application/json");
+    else ADD_FAILURE() << "an object the ladder does not have";
+  }
+  EXPECT_GE(segments, 3u * 2);  // two 4 s segments a track, three tracks
+  EXPECT_TRUE(s3_missing_references(*out_, "shows/ep1/").empty()) << s3_missing_references(*out_, "shows/ep1/").front();
+
+  // The same checks as a local ladder, on a copy of the prefix.
+  const fs::path local = tmp_ / "copy" / "ep1";
+  s3_download_prefix(*out_, "shows/ep1/", local);
+  LadderExpectation expect;
+  for (const auto& o : group["outputDetails"])
+    if (o.contains("videoDetails"))
+      expect.renditions.push_back({o["name"], o["videoDetails"]["widthInPx"], o["videoDetails"]["heightInPx"]});
+  ASSERT_EQ(expect.renditions.size(), 2u);
+  EXPECT_EQ(expect.renditions[0].height, 360);
+  EXPECT_EQ(expect.renditions[1].height, 240);
+  expect.duration = 6.0;
+  expect.frame_seconds = 1 / 30.0;
+  expect.media_prefix = folder + "/";
+  check_ladder(local, expect);
+  auto published = nlohmann::json::parse(read_file(local / "result.json"));
+  EXPECT_EQ(published["detail"]["outputGroupDetails"][0]["outputDetails"], group["outputDetails"]);
+
+  // Presigned URLs of the manifests, for a player with no credentials: plain curl gets them.
+  ASSERT_TRUE(group.contains("playbackUrls")) << group.dump(2);
+  const std::string hls = group["playbackUrls"]["hls"];
+  EXPECT_EQ(hls.rfind(server_->endpoint() + "/media-out/shows/ep1/master.m3u8?", 0), 0u) << hls;
+  EXPECT_NE(hls.find("X-Amz-Expires=600"), std::string::npos) << hls;
+  auto [code, body] = curl(hls, tmp_ / "fetched");
+  EXPECT_EQ(code, "200");
+  EXPECT_EQ(body, out_->get("shows/ep1/master.m3u8").value_or("<missing>"));
+  EXPECT_EQ(curl(group["playbackUrls"]["dash"], tmp_ / "fetched").first, "200");
+  EXPECT_FALSE(group["playbackUrls"]["expiresAt"].get<std::string>().empty());
+
+  EXPECT_TRUE(scratch_left().empty()) << "the staged input and the built ladder are gone: " << scratch_left().front();
+  EXPECT_EQ(in_->head("uploads/1080p.mp4")->size, fs::file_size(media("1080p.mp4"))) << "the input is untouched";
+}
+
+TEST_F(TranscodeS3, AnExistingOutputIsRefusedAndOverwriteReplacesItOnlyAfterTheNewManifests) {
+  upload("480p.mp4", "clip.mp4");
+  RunResult first = run_kiln({"transcode", "s3://media-in/clip.mp4", "-o", "s3://media-out/clip", "--json"});
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  const std::string first_folder = media_folder(nlohmann::json::parse(first.out), "s3://media-out/clip");
+
+  RunResult refused = run_kiln({"transcode", "s3://media-in/clip.mp4", "-o", "s3://media-out/clip/"});
+  EXPECT_EQ(refused.exit_code, 20) << refused.err;
+  EXPECT_NE(refused.err.find("pass --overwrite"), std::string::npos) << refused.err;
+
+  RunResult second = run_kiln({"transcode", "s3://media-in/clip.mp4", "-o", "s3://media-out/clip", "--overwrite", "--json"});
+  ASSERT_EQ(second.exit_code, 0) << second.err;
+  const std::string second_folder = media_folder(nlohmann::json::parse(second.out), "s3://media-out/clip");
+  ASSERT_NE(first_folder, second_folder);
+  for (const auto& k : s3_keys(*out_, "clip/"))
+    EXPECT_TRUE(k.rfind(second_folder + "/", 0) == 0 || k.find('/') == std::string::npos) << "left of the first run: " << k;
+  EXPECT_NE(out_->get("clip/master.m3u8").value_or("").find(second_folder + "/480p/playlist.m3u8"), std::string::npos);
+  EXPECT_TRUE(s3_missing_references(*out_, "clip/").empty());
+}
+
+TEST_F(TranscodeS3, ABucketInputToALocalOutputAndALocalInputToABucket) {
+  upload("480p.mp4", "clip.mp4");
+  RunResult down = run_kiln({"transcode", "s3://media-in/clip.mp4", "-o", (tmp_ / "local").string()});
+  ASSERT_EQ(down.exit_code, 0) << down.err;
+  check_ladder(tmp_ / "local", {{{"480p", 854, 480}}, true, 3.0, 1 / 30.0});
+  EXPECT_NE(read_file(tmp_ / "local" / "result.json").find("\"uri\": \"s3://media-in/clip.mp4\""), std::string::npos);
+
+  RunResult up = run_kiln({"transcode", media("480p.mp4").string(), "-o", "s3://media-out/from-disk/"});
+  ASSERT_EQ(up.exit_code, 0) << up.err;
+  EXPECT_NE(up.out.find("Published s3://media-out/from-disk"), std::string::npos) << up.out;
+  auto keys = s3_keys(*out_, "from-disk/");
+  EXPECT_NE(std::find(keys.begin(), keys.end(), "result.json"), keys.end());
+  EXPECT_TRUE(s3_missing_references(*out_, "from-disk/").empty());
+  EXPECT_TRUE(scratch_left().empty());
+}
+
+// Each storage failure has its own exit code and message, and none leaves anything behind.
+TEST_F(TranscodeS3, StorageFailuresHaveTheirExitCodesAndLeaveNothingBehind) {
+  upload("480p.mp4", "clip.mp4");
+  auto run = [&](std::vector<std::string> args) {
+    std::vector<std::string> all = {"transcode"};
+    all.insert(all.end(), args.begin(), args.end());
+    return run_kiln(all);
+  };
+  RunResult missing = run({"s3://media-in/none.mp4", "-o", "s3://media-out/a/"});
+  EXPECT_EQ(missing.exit_code, 10) << missing.err;
+  EXPECT_NE(missing.err.find("'s3://media-in/none.mp4' does not exist"), std::string::npos) << missing.err;
+
+  RunResult no_bucket = run({"s3://media-in/clip.mp4", "-o", "s3://no-such-bucket/a/"});
+  EXPECT_EQ(no_bucket.exit_code, 34) << no_bucket.err;
+
+  RunResult root = run({"s3://media-in/clip.mp4", "-o", "s3://media-out/"});
+  EXPECT_EQ(root.exit_code, 2) << root.err;
+  EXPECT_NE(root.err.find("names no key"), std::string::npos) << root.err;
+  RunResult dotdot = run({"s3://media-in/x/../clip.mp4", "-o", "s3://media-out/a/"});
+  EXPECT_EQ(dotdot.exit_code, 2) << dotdot.err;
+
+  ::setenv("AWS_SECRET_ACCESS_KEY", "not-the-secret", 1);
+  RunResult secret = run({"s3://media-in/clip.mp4", "-o", "s3://media-out/a/"});
+  ::setenv("AWS_SECRET_ACCESS_KEY", S3rver::kSecret, 1);
+  EXPECT_EQ(secret.exit_code, 32) << secret.err;
+  EXPECT_EQ(secret.err.find("not-the-secret"), std::string::npos) << secret.err;
+
+  ::setenv("AWS_ENDPOINT_URL", ("http://127.0.0.1:" + std::to_string(free_port())).c_str(), 1);
+  RunResult unreachable = run({"s3://media-in/clip.mp4", "-o", (tmp_ / "never").string()});
+  ::setenv("AWS_ENDPOINT_URL", server_->endpoint().c_str(), 1);
+  EXPECT_EQ(unreachable.exit_code, 30) << unreachable.err;
+  EXPECT_FALSE(fs::exists(tmp_ / "never"));
+
+  // A scratch disk with less room than the input: refused before a byte is staged.
+  const fs::path small = tmp_ / "small";
+  fs::create_directories(small);
+  if (::mount("tmpfs", small.c_str(), "tmpfs", 0, "size=1m") != 0) {
+    EXPECT_TRUE(s3_keys(*out_, "").empty());
+    GTEST_SKIP() << "the full-disk case needs root to mount a small tmpfs: " << std::strerror(errno);
+  }
+  RunResult full = run({"s3://media-in/clip.mp4", "-o", "s3://media-out/a/", "--scratch-dir", small.string()});
+  std::vector<std::string> on_disk;
+  for (const auto& e : fs::recursive_directory_iterator(small)) on_disk.push_back(e.path().string());
+  ::umount2(small.c_str(), MNT_DETACH);
+  EXPECT_EQ(full.exit_code, 21) << full.err;
+  EXPECT_NE(full.err.find("no room to stage input 's3://media-in/clip.mp4'"), std::string::npos) << full.err;
+  EXPECT_TRUE(on_disk.empty()) << on_disk.front();
+
+  EXPECT_TRUE(s3_keys(*out_, "").empty()) << "nothing was published anywhere: " << s3_keys(*out_, "").front();
+  EXPECT_TRUE(scratch_left().empty());
+}
+
+}  // namespace
+}  // namespace kiln::test
