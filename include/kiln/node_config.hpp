@@ -52,6 +52,8 @@ struct NodeConfig {
   double worker_wall_factor = 10;       // wall-clock limit: this many times the input's duration,
   double worker_wall_min_seconds = 600; // but never less than this; 0 and 0 = no limit
   double worker_kill_grace_seconds = 10;  // cancel: SIGTERM, then SIGKILL after this long
+  // Where a worker stages an s3:// input and builds the ladder for an s3:// output.
+  std::string scratch_dir = "/var/lib/kiln/scratch";
   std::vector<DeviceRule> devices;
 };
 

@@ -111,6 +111,11 @@ int run_job(const proto::JobMessage& job) {
   req.job_id = job.id;
   req.job_attempt = job.attempt;
   req.clear_stale_staging = job.attempt > 1;
+  req.locations = &job.locations;
+  req.scratch_dir = job.config.scratch_dir;
+  // The publish check renews the lease: manifests go out within half of it or not at all, so an
+  // attempt stalled past its lease never writes over the next attempt's.
+  req.manifest_window_seconds = job.config.lease_seconds / 2;
   req.backend = job.spec.value("backend", "auto");
   req.device = job.spec.value("device", "");
   req.devices = &job.devices;

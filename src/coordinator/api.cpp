@@ -21,6 +21,7 @@
 #include "store/node_store.hpp"
 #include "store/store_pool.hpp"
 #include "store/token_store.hpp"
+#include "storage/s3_clients.hpp"
 
 namespace kiln::coordinator {
 namespace {
@@ -57,6 +58,20 @@ std::optional<std::string> existing_output(const std::string& output) {
   if (std::filesystem::exists(std::filesystem::path(output) / "result.json"))
     return fmt::format("output '{}' holds another job's published output; remove it or name another", output);
   return fmt::format("output '{}' exists and is not a Kiln output; name a new directory", output);
+}
+
+/// The same for an output in a bucket: a new job's output folder must hold no object at all.
+/// A Status when the bucket cannot be listed.
+Result<std::optional<std::string>> existing_s3_output(storage::S3Clients& clients, const std::string& output) {
+  auto opened = clients.open(output);
+  if (!opened) return opened.status();
+  const std::string prefix = opened->object.key + "/";
+  auto listed = opened->client->list(prefix, 1);
+  if (!listed) return listed.status();
+  if (listed->empty()) return std::optional<std::string>();
+  return std::optional<std::string>(
+      fmt::format("output '{}' already holds objects ('{}'); a new job never replaces them: remove them or name another",
+                  output, listed->front().key.substr(prefix.size())));
 }
 
 /// A path parameter as a job id: 1 to 18 digits (fits int64); nullopt otherwise.
@@ -105,6 +120,7 @@ class RateLimiter {
 struct ApiServer::Impl {
   Config config;
   store::StorePool& pool;
+  storage::S3Clients s3_clients{config.locations};  // an s3 output is checked for objects at submit
   httplib::Server server;
   int port = 0;
   metrics::Family& requests = metrics::default_registry().counter(
@@ -305,8 +321,20 @@ struct ApiServer::Impl {
     if (!paths) return send_error(res, 400, "path_not_allowed", paths.status().message());
     job->spec["input"] = paths->input;
     job->spec["output"] = paths->output;
-    if (auto existing = existing_output(paths->output))
+    if (storage::is_s3_url(paths->output)) {
+      auto existing = existing_s3_output(s3_clients, paths->output);
+      if (!existing) {
+        logger("api")->warn("cannot check output {} at submit: {}", paths->output, existing.status().message());
+        res.set_header("Retry-After", "5");
+        return send_error(res, 503, "storage_unavailable",
+                          fmt::format("cannot check whether output '{}' is free: object storage answered {}; try "
+                                      "again, or ask the operator (the coordinator's log says more)",
+                                      paths->output, code_name(existing.status().code())));
+      }
+      if (*existing) return send_error(res, 400, "output_exists", **existing);
+    } else if (auto existing = existing_output(paths->output)) {
       return send_error(res, 400, "output_exists", *existing);
+    }
     job->idempotency_key = req.get_header_value("Idempotency-Key");
     if (job->idempotency_key.size() > 256)
       return send_error(res, 400, "invalid_idempotency_key", "Idempotency-Key is longer than 256 bytes");

@@ -27,24 +27,33 @@
 #include "node/worker_supervisor.hpp"
 #include "pipeline/device_check.hpp"
 #include "pipeline/result_json.hpp"
+#include "pipeline/scratch.hpp"
 #include "scheduler/device_health.hpp"
 #include "scheduler/ledger.hpp"
 #include "store/event_store.hpp"
 #include "store/job_store.hpp"
 #include "store/node_store.hpp"
+#include "storage/s3_clients.hpp"
 
 namespace kiln::node {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
-/// Input problems a retry cannot fix: the job is discarded at once.
+/// Problems a retry cannot fix: the job is discarded at once, with the reason. Input problems,
+/// and object storage that refuses this node for good: an unknown access key, a wrong secret,
+/// no such bucket, access denied (the operator fixes the config or the bucket policy, then
+/// retries the job by hand). Object storage that may come back is retried: an unreachable
+/// endpoint, 5xx after the client's own retries, an object that changed mid-download, a
+/// clock too far off (NTP may fix it, and another node's clock may be right).
 bool retryable(Code code) {
   switch (code) {
     case Code::kUsage: case Code::kInputMissing: case Code::kInputEmpty: case Code::kInputNotMedia:
     case Code::kInputNoVideo: case Code::kInputTruncated: case Code::kInputUnsupported:
     case Code::kInputLimits: case Code::kInputUndecodable: case Code::kOutputExists: case Code::kPathNotAllowed:
+    case Code::kStorageBadKey: case Code::kStorageBadSecret: case Code::kStorageNoBucket: case Code::kStorageDenied:
       return false;
+    case Code::kStorageUnreachable: case Code::kStorageClockSkew: case Code::kStorage:
     default:
       return true;
   }
@@ -193,7 +202,7 @@ class Node {
     resolved_spec["input"] = paths->input;
     resolved_spec["output"] = paths->output;
     worker::JobMessage job{j.claim.id, j.claim.attempt, resolved_spec, *devices_now, config_,
-                           health_.quarantined_devices()};
+                           health_.quarantined_devices(), locations_};
     WorkerCallbacks callbacks;
     callbacks.on_progress = [&j](const Progress& p) {
       std::lock_guard lock(j.mu);
@@ -225,6 +234,9 @@ class Node {
     if (!ladder) result = ladder.status();
     else result = run_worker(job, worker_limits(config_), callbacks, &j.cancel);
     ledger_.release(j.claim.id);  // however it ended: the worker is gone, so is its place
+    // A worker killed mid-job could not remove its staged input or its half-built ladder.
+    if (pipeline::ScratchSpace::remove_left_over(config_.scratch_dir, j.claim.id, j.claim.attempt))
+      log->info("job {} attempt {}: removed the scratch directory its worker left", j.claim.id, j.claim.attempt);
     double seconds = std::chrono::duration<double>(Clock::now() - start).count();
     duration_.histogram().observe(seconds);
     record_device_events(link, j, result, quarantined_before);
@@ -271,13 +283,34 @@ class Node {
 
   /// An earlier attempt of this job published its complete output (result.json names this job)
   /// but its completion never reached the database: complete with it, without re-encoding.
+  /// True when the attempt ended here (completed, or failed because the output could not be read).
   bool complete_from_earlier_attempt(RunningJob& j, DbLink& link, const std::string& output_dir) {
-    auto owner = pipeline::output_owner(output_dir);
+    auto found = published_owner(output_dir);
+    if (!found) {
+      fail_attempt(j, link, found.status());
+      return true;
+    }
+    const auto& owner = *found;
     if (!owner || owner->job_id != j.claim.id) return false;
     logger("node")->info("job {} attempt {}: attempt {} already published {}; completing without re-encoding",
                          j.claim.id, j.claim.attempt, owner->attempt, output_dir);
     finish_published(j, link, owner->result, 0, "earlier attempt");
     return true;
+  }
+
+  /// Who published `output`: its result.json's marker, read from the disk or from the bucket
+  /// (nullopt: none). A bucket that cannot be read is this attempt's failure, with the storage
+  /// code: the worker could not publish there either.
+  Result<std::optional<pipeline::OutputOwner>> published_owner(const std::string& output) {
+    if (!storage::is_s3_url(output)) return pipeline::output_owner(output);
+    auto opened = s3_clients_.open(output);
+    if (!opened) return opened.status();
+    auto text = opened->client->get(opened->object.key + "/result.json");
+    if (!text) {
+      if (text.status().code() == Code::kInputMissing) return std::optional<pipeline::OutputOwner>();
+      return text.status();
+    }
+    return pipeline::parse_output_owner(*text);
   }
 
   /// The pre-publish check, retried until the lease itself expires: true only when the
@@ -455,6 +488,7 @@ class Node {
 
   const NodeConfig& config_;
   const storage::Locations& locations_;
+  storage::S3Clients s3_clients_{locations_};  // reads s3 outputs' result.json (earlier attempts)
   const std::atomic<bool>& stop_;
   DatabaseState db_state_;
   std::mutex devices_mu_;

@@ -81,7 +81,45 @@ json config_json(const NodeConfig& c) {
   json rules = json::array();
   for (const auto& r : c.devices) rules.push_back(rule_json(r));
   return {{"name", c.name}, {"softwareSlots", c.software_slots}, {"strikes", c.strikes},
-          {"strikeWindowSeconds", c.strike_window_seconds}, {"devices", rules}};
+          {"strikeWindowSeconds", c.strike_window_seconds}, {"devices", rules},
+          {"scratchDir", c.scratch_dir}, {"leaseSeconds", c.lease_seconds}};
+}
+
+// The node's [[location]] list as configured (no credentials: the worker resolves them from the
+// same environment and files as the node, when it makes a client).
+json location_json(const storage::Location& l) {
+  json j = {{"name", l.name}, {"url", l.url}, {"root", l.root}, {"presignSeconds", l.presign_seconds}};
+  if (l.s3) {
+    const auto& c = *l.s3;
+    j["s3"] = {{"bucket", c.bucket}, {"prefix", c.prefix}, {"endpoint", c.endpoint}, {"region", c.region},
+               {"pathStyle", c.path_style ? json(*c.path_style) : json(nullptr)},
+               {"profile", c.credentials.profile}, {"credential", c.credentials.systemd_credential},
+               {"partSize", c.part_size}, {"concurrency", c.concurrency}};
+  }
+  return j;
+}
+
+storage::Location location_from(const json& j) {
+  storage::Location l;
+  l.name = j.at("name").get<std::string>();
+  l.url = j.at("url").get<std::string>();
+  l.root = j.at("root").get<std::string>();
+  l.presign_seconds = j.at("presignSeconds").get<int>();
+  if (j.contains("s3")) {
+    const json& s = j.at("s3");
+    storage::s3::S3Config c;
+    c.bucket = s.at("bucket").get<std::string>();
+    c.prefix = s.at("prefix").get<std::string>();
+    c.endpoint = s.at("endpoint").get<std::string>();
+    c.region = s.at("region").get<std::string>();
+    if (!s.at("pathStyle").is_null()) c.path_style = s.at("pathStyle").get<bool>();
+    c.credentials.profile = s.at("profile").get<std::string>();
+    c.credentials.systemd_credential = s.at("credential").get<std::string>();
+    c.part_size = s.at("partSize").get<uint64_t>();
+    c.concurrency = s.at("concurrency").get<int>();
+    l.s3 = std::move(c);
+  }
+  return l;
 }
 
 NodeConfig config_from(const json& j) {
@@ -91,6 +129,8 @@ NodeConfig config_from(const json& j) {
   c.strikes = j.at("strikes").get<int>();
   c.strike_window_seconds = j.at("strikeWindowSeconds").get<int>();
   for (const auto& r : j.at("devices")) c.devices.push_back(rule_from(r));
+  c.scratch_dir = j.at("scratchDir").get<std::string>();
+  c.lease_seconds = j.at("leaseSeconds").get<double>();
   return c;
 }
 
@@ -101,8 +141,11 @@ std::string line(const json& j) { return j.dump(-1, ' ', false, json::error_hand
 json encode_job(const JobMessage& job) {
   json devices = json::array();
   for (const auto& d : job.devices) devices.push_back(device_json(d));
+  json locations = json::array();
+  for (const auto& l : job.locations.list()) locations.push_back(location_json(l));
   return {{"type", "job"}, {"id", job.id}, {"attempt", job.attempt}, {"spec", job.spec},
-          {"devices", devices}, {"config", config_json(job.config)}, {"quarantined", job.quarantined}};
+          {"devices", devices}, {"config", config_json(job.config)}, {"quarantined", job.quarantined},
+          {"locations", locations}};
 }
 
 Result<JobMessage> decode_job(const json& j) {
@@ -116,6 +159,9 @@ Result<JobMessage> decode_job(const json& j) {
     for (const auto& d : j.at("devices")) job.devices.push_back(device_from(d));
     job.config = config_from(j.at("config"));
     job.quarantined = j.at("quarantined").get<std::vector<std::string>>();
+    std::vector<storage::Location> locations;
+    for (const auto& l : j.at("locations")) locations.push_back(location_from(l));
+    job.locations = storage::Locations(std::move(locations));
     return job;
   } catch (const json::exception& e) {
     return Status(Code::kInternal, fmt::format("worker: malformed job message: {}", e.what()));

@@ -22,6 +22,7 @@
 #include "kiln/node_config.hpp"
 #include "kiln/pipeline.hpp"
 #include "kiln/status.hpp"
+#include "storage/location.hpp"
 
 namespace kiln::node::worker {
 
@@ -36,8 +37,10 @@ struct JobMessage {
   int attempt = 1;
   nlohmann::json spec;                    // the jobs row's spec, as claimed
   std::vector<Device> devices;            // the node's discovered devices
-  NodeConfig config;                      // device rules, caps, strikes (not the database url)
+  NodeConfig config;                      // device rules, caps, strikes, scratch_dir, lease_seconds
+                                          // (not the database url)
   std::vector<std::string> quarantined;   // "backend:id" keys the node has quarantined
+  storage::Locations locations;           // the node's [[location]]s: how s3:// paths are reached
 };
 
 nlohmann::json encode_job(const JobMessage& job);

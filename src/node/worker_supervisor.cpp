@@ -342,7 +342,7 @@ class Supervised {
     // A worker that died mid-job could not remove its staging directory; its destructor never ran.
     const auto it = job_.spec.find("output");
     const std::string output = it != job_.spec.end() && it->is_string() ? it->get<std::string>() : "";
-    if (!output.empty())
+    if (!output.empty() && !storage::is_s3_url(output))  // an s3 output is built in the scratch space
       // remove_stale() spares attempts from the one named on: this attempt and earlier go.
       if (int n = pipeline::StagingDir::remove_stale(output, job_.id, job_.attempt + 1))
         logger("node")->info("job {}: removed the staging director{} the dead worker left", job_.id, n == 1 ? "y" : "ies");

@@ -63,6 +63,9 @@ Result<NodeConfig> parse_node_config(std::string_view text, std::string_view ori
     KILN_RETURN_IF_ERROR(read_number(*node, "retry_base_seconds", &c.retry_base_seconds, where));
     KILN_RETURN_IF_ERROR(read_string(*node, "metrics_listen", &c.metrics_listen, where));
     KILN_RETURN_IF_ERROR(read_string(*node, "capacity_file", &c.capacity_file, where));
+    KILN_RETURN_IF_ERROR(read_string(*node, "scratch_dir", &c.scratch_dir, where));
+    if (c.scratch_dir.empty() || c.scratch_dir.front() != '/')
+      return Status(Code::kUsage, fmt::format("{}: scratch_dir = '{}' must be an absolute directory", where, c.scratch_dir));
     KILN_RETURN_IF_ERROR(read_number(*node, "worker_memory_mb", &c.worker_memory_mb, where));
     KILN_RETURN_IF_ERROR(read_number(*node, "worker_wall_factor", &c.worker_wall_factor, where));
     KILN_RETURN_IF_ERROR(read_number(*node, "worker_wall_min_seconds", &c.worker_wall_min_seconds, where));

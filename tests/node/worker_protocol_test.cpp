@@ -57,6 +57,48 @@ TEST(WorkerProtocol, JobRoundTripsWithoutTheDatabaseUrl) {
   EXPECT_EQ(back->quarantined, job.quarantined);
 }
 
+// The worker reaches buckets as the node would: the same locations, its scratch directory, and
+// the lease that bounds its manifests. Credentials are never in the message: the worker looks
+// them up from the same environment and files.
+TEST(WorkerProtocol, LocationsScratchAndLeaseReachTheWorkerWithoutSecrets) {
+  JobMessage job;
+  job.spec = {{"input", "s3://media-in/uploads/a.mp4"}, {"output", "s3://media-out/ladders/a"}};
+  job.config.scratch_dir = "/srv/scratch";
+  job.config.lease_seconds = 12;
+  storage::Location file{"media", "file:///srv/media", "/srv/media", std::nullopt};
+  storage::Location bucket{"out", "s3://media-out/ladders/", "", std::nullopt};
+  storage::s3::S3Config c;
+  c.bucket = "media-out";
+  c.prefix = "ladders/";
+  c.endpoint = "http://127.0.0.1:9000";
+  c.path_style = false;
+  c.credentials.profile = "media";
+  c.part_size = 16 << 20;
+  c.concurrency = 7;
+  bucket.s3 = c;
+  bucket.presign_seconds = 900;
+  job.locations = storage::Locations({file, bucket});
+
+  auto back = decode_job(nlohmann::json::parse(encode_job(job).dump()));
+  ASSERT_TRUE(back.is_ok()) << back.status().message();
+  EXPECT_EQ(back->config.scratch_dir, "/srv/scratch");
+  EXPECT_EQ(back->config.lease_seconds, 12);
+  ASSERT_EQ(back->locations.list().size(), 2u);
+  EXPECT_FALSE(back->locations.find("media")->is_s3());
+  EXPECT_EQ(back->locations.find("media")->root, "/srv/media");
+  const storage::Location* out = back->locations.find("out");
+  ASSERT_TRUE(out && out->is_s3());
+  EXPECT_EQ(out->s3->prefix, "ladders/");
+  EXPECT_EQ(out->s3->endpoint, "http://127.0.0.1:9000");
+  EXPECT_EQ(out->s3->path_style, std::optional<bool>(false));
+  EXPECT_EQ(out->s3->credentials.profile, "media");
+  EXPECT_EQ(out->s3->part_size, 16u << 20);
+  EXPECT_EQ(out->s3->concurrency, 7);
+  EXPECT_EQ(out->presign_seconds, 900);
+  // The worker resolves the node's canonical paths against them as the node did.
+  EXPECT_EQ(back->locations.resolve("s3://media-out/ladders/a", "output").value_or(""), "s3://media-out/ladders/a");
+}
+
 TEST(WorkerProtocol, MalformedJobsAreRefusedWithTheReason) {
   EXPECT_FALSE(decode_job(nlohmann::json::object()).is_ok());
   JobMessage valid;
