@@ -34,6 +34,11 @@
 // - ListObjectsV2 continuation tokens are DES-encrypted; with OpenSSL 3 (Node 17 and later) DES
 //   needs node's --openssl-legacy-provider, else every truncated listing is a 500 InternalError.
 // - RequestTimeTooSkewed after 15 minutes of skew, as AWS; presigned URLs ignore skew, as AWS.
+// - Not crash-consistent: a server killed in the middle of a PUT leaves the object's file partly
+//   written and without its metadata (then listed and served, truncated), or its metadata file
+//   empty (then every ListObjects that reaches it answers 500 InternalError). AWS never shows an
+//   object whose PUT did not complete, so this launcher, which the tests also use to restart a
+//   killed server, removes such leftovers at start.
 'use strict';
 
 const fs = require('fs');
@@ -77,10 +82,37 @@ function addAbortMultipartUpload() {
   router.stack.splice(original, 0, shim);
 }
 
+// The files of objects whose PUT a kill cut short (see above): an object file whose metadata
+// file is missing or is not JSON. Multipart uploads in progress are left alone.
+function removeIncompleteObjects(dir) {
+  const objectSuffix = '._S3rver_object';
+  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+    const file = path.join(dir, entry.name);
+    if (entry.isDirectory()) {
+      if (entry.name !== '._S3rver_uploads') removeIncompleteObjects(file);
+      continue;
+    }
+    if (!entry.name.endsWith(objectSuffix)) continue;
+    const base = file.slice(0, -objectSuffix.length);
+    let complete = true;
+    try {
+      JSON.parse(fs.readFileSync(`${base}._S3rver_metadata.json`, 'utf8'));
+    } catch (err) {
+      complete = false;
+    }
+    if (complete) continue;
+    for (const suffix of [objectSuffix, `${objectSuffix}.md5`, '._S3rver_metadata.json']) {
+      fs.rmSync(`${base}${suffix}`, { force: true });
+    }
+    console.error(`removed ${base}: its PUT never completed (the server was killed)`);
+  }
+}
+
 async function main() {
   const args = parseArgs(process.argv);
   addAbortMultipartUpload();
   fs.mkdirSync(args.dir, { recursive: true });
+  removeIncompleteObjects(args.dir);
   const server = new S3rver({
     address: '127.0.0.1',
     port: args.port,
