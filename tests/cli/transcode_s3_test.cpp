@@ -4,6 +4,7 @@
 // ladder must pass the same checks as a local one, every object must carry its type and cache
 // policy, no manifest may name a missing object, and each storage failure has its exit code.
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/mount.h>
 
 #include <algorithm>
@@ -192,6 +193,26 @@ TEST_F(TranscodeS3, ABucketInputToALocalOutputAndALocalInputToABucket) {
   EXPECT_NE(std::find(keys.begin(), keys.end(), "result.json"), keys.end());
   EXPECT_TRUE(s3_missing_references(*out_, "from-disk/").empty());
   EXPECT_TRUE(scratch_left().empty());
+}
+
+// SIGINT mid-job: nothing reaches the bucket, and the scratch directory is left empty.
+TEST_F(TranscodeS3, AnInterruptedRunPublishesNothingAndLeavesNoScratch) {
+  fs::create_directories(tmp_ / "logs");
+  int pid = spawn_kiln({"transcode", media("long.mp4").string(), "-o", "s3://media-out/long/", "--ladder", "480p"},
+                       tmp_ / "logs");
+  auto segment_written = [&] {
+    std::error_code ec;
+    for (auto it = fs::recursive_directory_iterator(scratch_, ec); !ec && it != fs::recursive_directory_iterator();
+         it.increment(ec))
+      if (it->path().filename() == "seg_00001.m4s") return true;
+    return false;
+  };
+  ASSERT_TRUE(eventually(segment_written, std::chrono::seconds(120))) << read_file(tmp_ / "logs" / "stderr");
+  ::kill(pid, SIGINT);
+  EXPECT_EQ(wait_exit(pid), 130) << read_file(tmp_ / "logs" / "stderr");
+  EXPECT_NE(read_file(tmp_ / "logs" / "stderr").find("nothing was published"), std::string::npos);
+  EXPECT_TRUE(scratch_left().empty()) << scratch_left().front();
+  EXPECT_TRUE(s3_keys(*out_, "").empty()) << s3_keys(*out_, "").front();
 }
 
 // Each storage failure has its own exit code and message, and none leaves anything behind.
