@@ -21,6 +21,7 @@
 #include "cli/commands.hpp"
 #include "kiln/pipeline.hpp"
 #include "log.hpp"
+#include "metrics/registry.hpp"
 #include "node/worker_protocol.hpp"
 #include "pipeline/fault.hpp"
 #include "pipeline/result_json.hpp"
@@ -150,6 +151,8 @@ int run_job(const proto::JobMessage& job) {
     return ok && *ok;
   };
   auto result = transcode(req);
+  // What this process counted (S3 retries, fallbacks...) goes to the node, whose /metrics shows it.
+  write_report(proto::counters_line(metrics::default_registry().counters()));
   if (!result) {
     write_report(proto::error_line(result.status()));
     return exit_code(result.status().code());

@@ -150,6 +150,31 @@ std::string Registry::exposition() const {
   return out;
 }
 
+std::vector<CounterSample> Registry::counters() const {
+  std::lock_guard lock(mu_);
+  std::vector<CounterSample> out;
+  for (const auto& [name, f] : families_) {
+    if (f->type_ != Type::kCounter) continue;
+    std::lock_guard family_lock(f->mu_);
+    for (const auto& [values, c] : f->children_)
+      if (double v = c->counter.value(); v > 0) out.push_back({name, f->help_, f->label_names_, values, v});
+  }
+  return out;
+}
+
+bool Registry::add(const std::vector<CounterSample>& samples) {
+  bool all = true;
+  for (const auto& s : samples) {
+    Family& f = counter(s.name, s.help, s.label_names);
+    if (f.type_ != Type::kCounter || f.label_names_ != s.label_names || s.labels.size() != s.label_names.size()) {
+      all = false;
+      continue;
+    }
+    f.counter(s.labels).inc(s.value);
+  }
+  return all;
+}
+
 Registry& default_registry() {
   static Registry r;
   return r;

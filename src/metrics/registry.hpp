@@ -58,6 +58,16 @@ class Histogram {
 
 enum class Type { kCounter, kGauge, kHistogram };
 
+/// One counter's value with its family's description: what a worker process counted, handed to
+/// its node so the node's /metrics shows it (a worker serves no /metrics of its own).
+struct CounterSample {
+  std::string name;
+  std::string help;
+  std::vector<std::string> label_names;
+  Labels labels;
+  double value = 0;
+};
+
 /// One metric name with its help text, label names and a child per label-value combination.
 class Family {
  public:
@@ -69,6 +79,7 @@ class Family {
   void write(std::string& out) const;
 
  private:
+  friend class Registry;
   struct Child {
     Counter counter;
     Gauge gauge;
@@ -93,6 +104,11 @@ class Registry {
                     std::vector<std::string> labels = {});
   /// The text exposition of every family, in name order.
   std::string exposition() const;
+  /// Every counter above zero, in name and label order.
+  std::vector<CounterSample> counters() const;
+  /// Adds each sample to the counter of its name and labels here (made if missing). A sample
+  /// whose name is another type here, or whose label names differ, is skipped: false if any was.
+  bool add(const std::vector<CounterSample>& samples);
 
  private:
   Family& family(const std::string& name, const std::string& help, Type type,

@@ -212,6 +212,23 @@ std::string error_line(const Status& status) {
 
 std::string publish_answer_line(bool ok) { return line({{"type", "publish"}, {"ok", ok}}); }
 
+namespace {
+bool forwarded(const std::string& name) {
+  for (const char* n : kForwardedCounters)
+    if (name == n) return true;
+  return false;
+}
+}  // namespace
+
+std::string counters_line(const std::vector<metrics::CounterSample>& samples) {
+  json list = json::array();
+  for (const auto& s : samples)
+    if (forwarded(s.name) && list.size() < kMaxCounterSamples)
+      list.push_back({{"name", s.name}, {"help", s.help}, {"labelNames", s.label_names}, {"labels", s.labels},
+                      {"value", s.value}});
+  return line({{"type", "counters"}, {"counters", list}});
+}
+
 Code code_from_name(std::string_view name) {
   for (int c = static_cast<int>(Code::kOk); c <= static_cast<int>(Code::kInternal); ++c)
     if (name == code_name(static_cast<Code>(c))) return static_cast<Code>(c);
@@ -258,6 +275,18 @@ Result<Report> decode_report(std::string_view text) {
         return Status(Code::kInternal, "worker sent a place request out of range");
     } else if (type == "publish?") {
       r.kind = Report::Kind::kPublishRequest;
+    } else if (type == "counters") {
+      r.kind = Report::Kind::kCounters;
+      for (const auto& c : j.at("counters")) {
+        metrics::CounterSample s{c.at("name").get<std::string>(), c.at("help").get<std::string>(),
+                                 c.at("labelNames").get<std::vector<std::string>>(),
+                                 c.at("labels").get<std::vector<std::string>>(), c.at("value").get<double>()};
+        bool short_labels = s.labels.size() == s.label_names.size();
+        for (const auto& v : s.labels) short_labels = short_labels && v.size() <= 128;
+        if (forwarded(s.name) && short_labels && s.value > 0 && s.value < 1e15 &&
+            r.counters.size() < kMaxCounterSamples)
+          r.counters.push_back(std::move(s));
+      }
     } else if (type == "result") {
       r.kind = Report::Kind::kResult;
       r.output = j.at("output");

@@ -5,7 +5,8 @@
 //                                          as the answer to "place?" and {"type":"publish","ok":B}
 //                                          as the answer to each "publish?" request
 //   worker -> node (the worker's fd 3):    progress, input, place? (once the ladder is planned),
-//                                          device, strike, publish?, then exactly one of
+//                                          device, strike, publish?, counters (what it counted:
+//                                          a worker serves no /metrics), then exactly one of
 //                                          result / error
 // Plain data and pure functions: no I/O here, so both ends and the tests share one definition.
 
@@ -22,6 +23,7 @@
 #include "kiln/node_config.hpp"
 #include "kiln/pipeline.hpp"
 #include "kiln/status.hpp"
+#include "metrics/registry.hpp"
 #include "storage/location.hpp"
 
 namespace kiln::node::worker {
@@ -49,7 +51,7 @@ Result<JobMessage> decode_job(const nlohmann::json& j);
 
 /// One report from the worker.
 struct Report {
-  enum class Kind { kProgress, kInput, kPlaceRequest, kDevice, kStrike, kPublishRequest, kResult, kError };
+  enum class Kind { kProgress, kInput, kPlaceRequest, kDevice, kStrike, kPublishRequest, kCounters, kResult, kError };
   Kind kind = Kind::kProgress;
   Progress progress;                      // kProgress
   nlohmann::json input_details;           // kInput: MediaConvert's inputDetails entry
@@ -63,7 +65,16 @@ struct Report {
   std::string backend;                    // kResult
   std::vector<std::string> fallbacks;     // kResult
   Status status;                          // kError (never ok)
+  std::vector<metrics::CounterSample> counters;  // kCounters
 };
+
+/// Counters a worker may hand to its node (the worker runs untrusted media: the node takes
+/// only these names, at most kMaxCounterSamples of them, label values up to 128 bytes).
+inline constexpr const char* kForwardedCounters[] = {
+    "kiln_s3_retries_total",          "kiln_s3_download_resumes_total", "kiln_s3_multipart_aborts_total",
+    "kiln_s3_cleanup_failures_total", "kiln_fallbacks_total",
+};
+constexpr size_t kMaxCounterSamples = 64;
 
 /// Each returns one line, newline included.
 std::string progress_line(const Progress& p);
@@ -76,10 +87,13 @@ std::string result_line(const nlohmann::json& output, const std::string& backend
                         const std::vector<std::string>& fallbacks);
 std::string error_line(const Status& status);
 std::string publish_answer_line(bool ok);
+/// The worker's counters of kForwardedCounters, for the node to add to its own.
+std::string counters_line(const std::vector<metrics::CounterSample>& samples);
 /// The node's answer to "place?": where the job goes, or why it cannot run now (kBusy).
 std::string place_answer_line(const Result<DevicePlacement>& placed);
 
-/// Parses one report line (without its newline). kInternal on anything malformed.
+/// Parses one report line (without its newline). kInternal on anything malformed; a counters
+/// report keeps only what kForwardedCounters and the bounds allow.
 Result<Report> decode_report(std::string_view line);
 /// Parses the node's answer to "publish?". kInternal on anything malformed.
 Result<bool> decode_publish_answer(std::string_view line);

@@ -251,6 +251,9 @@ class Supervised {
         (void)write_all(job_write_.get(), worker::publish_answer_line(ok));
         break;
       }
+      case Kind::kCounters:  // S3 retries, fallbacks...: counted in the worker, shown on the node's /metrics
+        metrics::default_registry().add(r.counters);
+        break;
       case Kind::kResult:
         result_ = WorkerOutcome{r.output, r.backend, r.fallbacks};
         break;

@@ -23,6 +23,32 @@ TEST(Metrics, CountersAndGaugesInTextFormat) {
             "kiln_sessions 3\n");
 }
 
+// A worker process counts (S3 retries, fallbacks) where no /metrics serves them: its counters
+// are handed to the node, which adds them to its own, one process's counts on top of another's.
+TEST(Metrics, CountersMoveFromOneRegistryToAnother) {
+  Registry worker;
+  worker.counter("kiln_s3_retries_total", "S3 retries.", {"reason"}).counter({"connection"}).inc(3);
+  worker.counter("kiln_s3_retries_total", "S3 retries.", {"reason"}).counter({"SlowDown"});  // zero: not sent
+  worker.counter("kiln_fallbacks_total", "Fallbacks.").counter().inc();
+  worker.gauge("kiln_sessions", "Sessions.").gauge().set(2);  // gauges stay where they are
+  auto samples = worker.counters();
+  ASSERT_EQ(samples.size(), 2u);
+  EXPECT_EQ(samples[0].name, "kiln_fallbacks_total");
+  EXPECT_EQ(samples[1].labels, Labels{"connection"});
+  EXPECT_EQ(samples[1].value, 3);
+
+  Registry node;
+  node.counter("kiln_s3_retries_total", "S3 retries.", {"reason"}).counter({"connection"}).inc(1);
+  node.gauge("kiln_fallbacks_total", "Not a counter here.");
+  EXPECT_FALSE(node.add(samples)) << "a name of another type is skipped, and said so";
+  EXPECT_NE(node.exposition().find("kiln_s3_retries_total{reason=\"connection\"} 4\n"), std::string::npos)
+      << node.exposition();
+  EXPECT_EQ(node.counters().size(), 1u);
+  Registry fresh;
+  EXPECT_TRUE(fresh.add(samples));
+  EXPECT_NE(fresh.exposition().find("# HELP kiln_fallbacks_total Fallbacks.\n"), std::string::npos);
+}
+
 TEST(Metrics, HistogramBucketsAreCumulative) {
   Registry r;
   auto& h = r.histogram("kiln_job_seconds", "Job duration.", {1, 10}).histogram();

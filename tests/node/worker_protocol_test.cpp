@@ -99,6 +99,37 @@ TEST(WorkerProtocol, LocationsScratchAndLeaseReachTheWorkerWithoutSecrets) {
   EXPECT_EQ(back->locations.resolve("s3://media-out/ladders/a", "output").value_or(""), "s3://media-out/ladders/a");
 }
 
+// What a worker counted reaches the node, but only the counters a worker is meant to count,
+// within bounds: a worker parses untrusted media and must not fill the node's /metrics.
+TEST(WorkerProtocol, CountersRoundTripAndOnlyForwardedOnesWithinBoundsAreTaken) {
+  std::vector<metrics::CounterSample> samples = {
+      {"kiln_s3_retries_total", "S3 retries.", {"reason"}, {"connection"}, 2},
+      {"kiln_s3_cleanup_failures_total", "Cleanup.", {"when"}, {"failed_publish"}, 1},
+      {"kiln_jobs_total", "Not a worker's.", {}, {}, 5},
+  };
+  auto r = decode_report(strip(counters_line(samples)));
+  ASSERT_TRUE(r.is_ok()) << r.status().message();
+  EXPECT_EQ(r->kind, Report::Kind::kCounters);
+  ASSERT_EQ(r->counters.size(), 2u);
+  EXPECT_EQ(r->counters[0].name, "kiln_s3_retries_total");
+  EXPECT_EQ(r->counters[0].labels, metrics::Labels{"connection"});
+  EXPECT_EQ(r->counters[0].value, 2);
+  EXPECT_EQ(r->counters[1].label_names, std::vector<std::string>{"when"});
+
+  // A hostile worker writes its own line: unknown names, huge labels, floods are dropped.
+  nlohmann::json flood = {{"type", "counters"}, {"counters", nlohmann::json::array()}};
+  flood["counters"].push_back({{"name", "kiln_evil_total"}, {"help", ""}, {"labelNames", nlohmann::json::array()}, {"labels", nlohmann::json::array()}, {"value", 1}});
+  flood["counters"].push_back({{"name", "kiln_s3_retries_total"}, {"help", ""}, {"labelNames", {"reason"}},
+                               {"labels", {std::string(500, 'x')}}, {"value", 1}});
+  for (int i = 0; i < 100; ++i)
+    flood["counters"].push_back({{"name", "kiln_s3_retries_total"}, {"help", ""}, {"labelNames", {"reason"}},
+                                 {"labels", {"r" + std::to_string(i)}}, {"value", 1}});
+  auto hostile = decode_report(flood.dump());
+  ASSERT_TRUE(hostile.is_ok()) << hostile.status().message();
+  EXPECT_EQ(hostile->counters.size(), kMaxCounterSamples);
+  for (const auto& c : hostile->counters) EXPECT_EQ(c.name, "kiln_s3_retries_total");
+}
+
 TEST(WorkerProtocol, MalformedJobsAreRefusedWithTheReason) {
   EXPECT_FALSE(decode_job(nlohmann::json::object()).is_ok());
   JobMessage valid;

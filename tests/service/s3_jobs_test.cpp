@@ -118,12 +118,13 @@ class S3Jobs : public ::testing::Test {
     token_ = t.out.substr(0, t.out.find('\n'));
   }
 
-  void start_node(double retry_base_seconds = 1) {
+  void start_node(double retry_base_seconds = 1, int metrics_port = 0) {
     fs::path cfg = tmp_ / "n1.toml";
     std::ofstream(cfg) << locations() << "[database]\nurl = \"" << url_ << "\"\n[node]\nname = \"n1\"\nmax_jobs = 1\n"
                        << "software_slots = 1\nlease_seconds = 3\nheartbeat_seconds = 0.5\nretry_base_seconds = "
                        << retry_base_seconds << "\ndrain_seconds = 30\ncapacity_file = \""
-                       << (tmp_ / "capacity.json").string() << "\"\nscratch_dir = \"" << scratch_.string() << "\"\n";
+                       << (tmp_ / "capacity.json").string() << "\"\nscratch_dir = \"" << scratch_.string() << "\"\n"
+                       << (metrics_port ? "metrics_listen = \"127.0.0.1:" + std::to_string(metrics_port) + "\"\n" : "");
     fs::path logs = tmp_ / "n1";
     fs::create_directories(logs);
     pids_.push_back(spawn_kiln({"node", "--config", cfg.string()}, logs));
@@ -236,7 +237,8 @@ TEST_F(S3Jobs, ABucketToBucketJobCompletesWithS3UrlsAndNoOtherJobMayTakeItsOutpu
 TEST_F(S3Jobs, TheStoreKilledMidUploadFailsTheAttemptAndTheRetryLeavesNoOrphans) {
   upload_input("uploads/clip.mp4");
   start_coordinator();
-  start_node(/*retry_base_seconds=*/3);  // the retry waits at least 3 s: time to restart the store
+  const int metrics_port = free_port();
+  start_node(/*retry_base_seconds=*/3, metrics_port);  // the retry waits at least 3 s: time to restart the store
   // Client-to-server bytes: requests to stage the input are a few hundred bytes each; the
   // ladder's upload passes this mid-segment.
   proxy_->hold_uploads_after(200 * 1000);
@@ -252,8 +254,15 @@ TEST_F(S3Jobs, TheStoreKilledMidUploadFailsTheAttemptAndTheRetryLeavesNoOrphans)
   ASSERT_GE(j["attempt"].get<int>(), 2);
   EXPECT_EQ(j["errors"][0]["attempt"], 1);
   EXPECT_EQ(j["errors"][0]["error"]["code"], "storage_unreachable") << j.dump(2);
-  // The first attempt had stored objects it could not delete with the store down...
+  // The first attempt had stored objects it could not delete with the store down: logged at
+  // warn, and counted where an operator sees it (the worker's counters reach the node's /metrics)...
   EXPECT_NE(node_log().find("could not be deleted"), std::string::npos) << node_log();
+  httplib::Client m("127.0.0.1", metrics_port);
+  auto scraped = m.Get("/metrics");
+  ASSERT_TRUE(scraped);
+  EXPECT_NE(scraped->body.find("kiln_s3_cleanup_failures_total{when=\"failed_publish\"} "), std::string::npos)
+      << scraped->body;
+  EXPECT_NE(scraped->body.find("kiln_s3_retries_total{reason=\"connection\"}"), std::string::npos) << scraped->body;
   // ...and the publish that completed the job deleted them.
   check_published("clip", "a" + std::to_string(j["attempt"].get<int>()));
   EXPECT_TRUE(scratch_left().empty()) << scratch_left().front();
