@@ -55,6 +55,15 @@ class Locations {
   /// root, and never equals or contains the input.
   Result<JobPaths> resolve_job(std::string_view input, std::string_view output) const;
 
+  /// Which location a resolved path lies in, and the path inside it: a file path under a file
+  /// location's root, or an `s3://BUCKET/KEY` URL under an S3 location's bucket and prefix.
+  /// The most specific location wins when they nest. nullopt: in none.
+  struct Place {
+    std::string location;
+    std::string key;
+  };
+  std::optional<Place> locate(std::string_view resolved) const;
+
  private:
   std::vector<Location> list_;
 };
