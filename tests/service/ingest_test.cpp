@@ -181,7 +181,10 @@ TEST_F(IngestTest, AnEventTwiceAndAPollBetweenMakeOneOutcomeAndARestartMakesNone
   const long long events_before = svc_->count("SELECT count(*) FROM kiln_events WHERE kind = 'ingest_refused'");
   svc_->stop(coordinator);
   svc_->start_coordinator(s3_config("poll_seconds = 0.5\n"));
-  ASSERT_TRUE(eventually([&] { return svc_->metric("kiln_ingest_poll_passes_total", "rule=\"uploads\"") >= 2; }, 30s));
+  ASSERT_TRUE(eventually([&] { return svc_->metric("kiln_ingest_poll_passes_total", "rule=\"uploads\"") >= 2; }, 30s))
+      << svc_->sql("SELECT string_agg(l.pid || ' ' || l.classid || ' ' || l.objid || ' ' || coalesce(a.query, ''), '; ') "
+                   "FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory'")
+      << " | " << svc_->sql("SELECT string_agg(rule || ' ' || scan_after || ' ' || passes, '; ') FROM kiln_ingest_rules");
   EXPECT_GE(svc_->metric("kiln_ingest_uploads_total", "outcome=\"duplicate\""), 2) << "each pass saw the object again";
   EXPECT_EQ(svc_->metric("kiln_ingest_uploads_total", "outcome=\"job\""), 0);
   EXPECT_EQ(svc_->metric("kiln_ingest_uploads_total", "outcome=\"refused\""), 0);
@@ -212,6 +215,10 @@ TEST_F(IngestTest, S3rversOwnNotificationsReachTheEndpointWithAnIngestToken) {
   put("elsewhere/x.mp4", "x");
   put("uploads/notes.txt", "x");
   ASSERT_TRUE(eventually([&] { return svc_->metric("kiln_ingest_events_total", "outcome=\"unwatched\"") >= 2; }, 30s));
+  // s3rver's copy events carry no eTag: not taken (a poll would find the object), and said so.
+  ASSERT_TRUE(bucket_->copy("uploads/put.mp4", "uploads/copied.mp4"));
+  ASSERT_TRUE(eventually([&] { return svc_->metric("kiln_ingest_events_total", "outcome=\"no_etag\"") >= 1; }, 30s));
+  EXPECT_NE(svc_->log("coordinator").find("uploads/copied.mp4 carries no eTag"), std::string::npos);
   EXPECT_EQ(ledger("true"), 2);
 
   // Credentials: the ingest scope may post events and nothing else; a read token may not post
@@ -268,19 +275,31 @@ TEST_F(IngestTest, BadBodiesAreRefusedAndOtherEventsCounted) {
   EXPECT_EQ(ledger("true"), 0);
 }
 
-TEST_F(IngestTest, PollingSurvivesTheStoreGoingAwayAndSaysSo) {
+TEST_F(IngestTest, ThePollAndTheReportsSurviveTheStoreGoingAwayAndSaySo) {
   START_S3RVER(false);
-  svc_->start_coordinator(s3_config("events = false\npoll_seconds = 0.3\n"));
+  svc_->start_coordinator(s3_config("poll_seconds = 0.3\n"));
   std::string e1 = put("uploads/before.mp4", "1");
   ASSERT_TRUE(eventually([&] { return ledger("key = 'uploads/before.mp4' AND trigger = 'poll'") == 1; }, 30s));
   s3rver_->kill();  // as a crash
   ASSERT_TRUE(eventually([&] { return svc_->metric("kiln_ingest_poll_failures_total", "rule=\"uploads\"") >= 2; }, 60s));
   EXPECT_NE(svc_->log("coordinator").find("rule uploads: listing s3://media-in/uploads/ failed"), std::string::npos);
+  // An event still lands (the endpoint needs only the database); its report cannot be written
+  // while the store is down: the action fails, is counted, and is tried again.
+  auto during = post_event(event_body("media-in", "uploads/during.mp4", "0123456789abcdef0123456789abcdef"));
+  ASSERT_TRUE(during);
+  EXPECT_EQ(during->status, 200) << during->body;
+  // (Actions run in commit order: the first to fail may be before.mp4's, if it was not written yet.)
+  ASSERT_TRUE(eventually([&] { return svc_->metric("kiln_ingest_actions_total", "outcome=\"error\"") >= 1; }, 60s));
+  EXPECT_NE(svc_->log("coordinator").find(" failed: PUT s3://media-in/errors/"), std::string::npos);
   s3rver_->restart();  // same port, same data
   std::string e2 = put("uploads/after.mp4", "2");
   ASSERT_TRUE(eventually([&] { return ledger("key = 'uploads/after.mp4' AND trigger = 'poll'") == 1; }, 60s));
   EXPECT_NE(svc_->log("coordinator").find("works again"), std::string::npos);
-  EXPECT_EQ(ledger("true"), 2);
+  if (svc_->sql("SELECT outcome FROM kiln_ingest_ledger WHERE key = 'uploads/during.mp4'") == "refused") {
+    ASSERT_TRUE(eventually([&] { return bucket_->head("errors/during.mp4.txt").is_ok(); }, 90s)) << "the report, late";
+    EXPECT_TRUE(bucket_->head("errors/before.mp4.txt").is_ok());
+  }
+  EXPECT_EQ(ledger("true"), 3);
 }
 
 /// A folder rule on the test's `work` location, a node to run its jobs.

@@ -51,6 +51,10 @@ int ServiceCluster::start_coordinator(const std::string& extra, int port, const 
                      << "delivery_interval_seconds = 0.2\ndelivery_retry_seconds = 0.5\n"
                      << extra;
   fs::path logs = dir_ / name;
+  // A restart under the same name: the last process's logs move aside (kept for a failure's
+  // report), so nothing here reads the old "listening on" before the new process writes its own.
+  for (int n = 1; fs::exists(logs); ++n)
+    if (!fs::exists(dir_ / (name + ".before-" + std::to_string(n)))) fs::rename(logs, dir_ / (name + ".before-" + std::to_string(n)));
   fs::create_directories(logs);
   int pid = spawn_kiln({"coordinator", "--config", cfg.string()}, logs);
   pids_.push_back(pid);

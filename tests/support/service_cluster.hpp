@@ -55,7 +55,8 @@ class ServiceCluster {
     return v.empty() ? 0 : std::stoll(v);
   }
 
-  /// The stderr of a process started here (by name).
+  /// The stderr of a process started here (by name: the latest one of that name; a restarted
+  /// one's earlier logs are in NAME.before-N).
   std::string log(const std::string& name) const;
   void print_logs() const;
 

@@ -88,8 +88,19 @@ ModeChoice choose_mode(WatchMode requested, int64_t fs_type, int inotify_errno) 
   return {WatchMode::kInotify, "", "inotify"};
 }
 
-FolderWatcher::FolderWatcher(const WatchRule& rule, std::string root)
-    : rule_(rule), root_(std::move(root)), tracker_(rule.stable_seconds) {}
+FsProbe FsProbe::system() {
+  return {[](const std::string& dir) -> int64_t {
+            struct statfs fs{};
+            return ::statfs(dir.c_str(), &fs) == 0 ? static_cast<int64_t>(fs.f_type) : -errno;
+          },
+          [] {
+            int fd = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+            return fd >= 0 ? fd : -errno;
+          }};
+}
+
+FolderWatcher::FolderWatcher(const WatchRule& rule, std::string root, FsProbe probe)
+    : rule_(rule), root_(std::move(root)), probe_(std::move(probe)), tracker_(rule.stable_seconds) {}
 
 FolderWatcher::~FolderWatcher() { close_inotify(); }
 
@@ -102,20 +113,23 @@ void FolderWatcher::close_inotify() {
 bool FolderWatcher::start(TimePoint now) {
   auto log = logger("ingest");
   const std::string dir = root_ + "/" + rule_.watched_dir();
-  struct statfs fs{};
-  if (::statfs(dir.c_str(), &fs) != 0) {
-    watch_errors().counter({rule_.name}).inc();
-    log->warn("rule {}: cannot watch {}: {}; trying again in {} s", rule_.name, dir, std::strerror(errno),
-              rule_.poll_seconds);
+  const int64_t fs_type = probe_.fs_type(dir);
+  if (fs_type < 0) {
+    if (!unreadable_) {  // once per outage, not once per try
+      watch_errors().counter({rule_.name}).inc();
+      log->warn("rule {}: cannot watch {}: {}; trying again every {} s", rule_.name, dir,
+                std::strerror(static_cast<int>(-fs_type)), rule_.poll_seconds);
+    }
+    unreadable_ = true;
     return false;
   }
   int err = 0;
-  if (rule_.watch == WatchMode::kInotify ||
-      (rule_.watch == WatchMode::kAuto && !network_fs_name(static_cast<int64_t>(fs.f_type)))) {
-    inotify_fd_ = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-    if (inotify_fd_ < 0) err = errno;
+  if (rule_.watch == WatchMode::kInotify || (rule_.watch == WatchMode::kAuto && !network_fs_name(fs_type))) {
+    int fd = probe_.inotify_init();
+    if (fd >= 0) inotify_fd_ = fd;
+    else err = -fd;
   }
-  ModeChoice choice = choose_mode(rule_.watch, static_cast<int64_t>(fs.f_type), err);
+  ModeChoice choice = choose_mode(rule_.watch, fs_type, err);
   mode_ = choice.mode;
   if (!choice.fallback.empty()) {
     close_inotify();

@@ -15,6 +15,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -42,12 +43,23 @@ const char* network_fs_name(int64_t fs_type);
 /// inotify_add_watch) anything but poll falls back to polling.
 ModeChoice choose_mode(WatchMode requested, int64_t fs_type, int inotify_errno);
 
+/// What the watcher asks the kernel before it picks a mode: the filesystem type of a directory
+/// (statfs f_type; -errno when it cannot say) and a new inotify instance (an fd the watcher
+/// then owns; -errno when none can be had). The real calls by default; a test gives a
+/// filesystem this machine has no mount of (NFS), or a kernel whose inotify limits are spent,
+/// which a test cannot cause here without taking them from everyone else on the machine.
+struct FsProbe {
+  std::function<int64_t(const std::string& dir)> fs_type;
+  std::function<int()> inotify_init;
+  static FsProbe system();
+};
+
 class FolderWatcher {
  public:
   using TimePoint = StabilityTracker::TimePoint;
 
   /// `root`: the location's directory; keys are relative to it.
-  FolderWatcher(const WatchRule& rule, std::string root);
+  FolderWatcher(const WatchRule& rule, std::string root, FsProbe probe = FsProbe::system());
   ~FolderWatcher();
   FolderWatcher(const FolderWatcher&) = delete;
   FolderWatcher& operator=(const FolderWatcher&) = delete;
@@ -86,6 +98,7 @@ class FolderWatcher {
 
   WatchRule rule_;
   std::string root_;
+  FsProbe probe_;
   bool started_ = false;
   WatchMode mode_ = WatchMode::kPoll;
   int inotify_fd_ = -1;                    // owned

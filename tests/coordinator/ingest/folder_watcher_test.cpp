@@ -7,10 +7,13 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <cerrno>
+
 #include <filesystem>
 #include <fstream>
 
 #include "coordinator/ingest/stability.hpp"
+#include "metrics/registry.hpp"
 
 namespace kiln::coordinator::ingest {
 namespace {
@@ -162,16 +165,69 @@ TEST(FolderWatcher, PollingLooksAtADueFileAgainBeforeTakingIt) {
   EXPECT_EQ(w.waiting(), 0u);
 }
 
+double counter(const char* name, std::vector<std::string> labels, metrics::Labels values) {
+  return metrics::default_registry().counter(name, "", std::move(labels)).counter(values).value();
+}
+
 TEST(FolderWatcher, AMissingFolderIsWatchedOnceItExists) {
   ScratchDir root;
-  FolderWatcher w(folder_rule(WatchMode::kAuto, 1, 0), root.path.string());
+  WatchRule rule = folder_rule(WatchMode::kAuto, 1, 0);
+  rule.name = "missing";
+  FolderWatcher w(rule, root.path.string());
   EXPECT_FALSE(w.start(TimePoint{}));
   EXPECT_FALSE(w.started());
+  EXPECT_FALSE(w.start(TimePoint{} + 1s));
+  EXPECT_EQ(counter("kiln_ingest_watch_errors_total", {"rule"}, {"missing"}), 1) << "counted once per outage";
   fs::create_directories(root.path / "incoming");
   ASSERT_TRUE(w.start(TimePoint{}));
   append(root.path / "incoming" / "a.mp4", "x");
   w.refresh(TimePoint{} + 1s);
   EXPECT_EQ(w.take_ready(TimePoint{} + 1s).size(), 1u);
+}
+
+// The fallbacks themselves, through the watcher: a network filesystem (no NFS mount here) and
+// a kernel out of inotify instances (spending the real per-user limit would take inotify from
+// every other process of this user on the machine) come from the probe.
+TEST(FolderWatcher, OnANetworkFilesystemAutoPollsAndSaysSo) {
+  ScratchDir root;
+  fs::create_directories(root.path / "incoming");
+  WatchRule rule = folder_rule(WatchMode::kAuto, 1, 1);
+  rule.name = "on-nfs";
+  FsProbe nfs = FsProbe::system();
+  nfs.fs_type = [](const std::string&) -> int64_t { return 0x6969; };
+  bool asked_inotify = false;
+  nfs.inotify_init = [&] { asked_inotify = true; return -ENOSYS; };
+  FolderWatcher w(rule, root.path.string(), nfs);
+  TimePoint t{};
+  ASSERT_TRUE(w.start(t));
+  EXPECT_EQ(w.mode(), WatchMode::kPoll);
+  EXPECT_EQ(w.fd(), -1);
+  EXPECT_FALSE(asked_inotify);
+  EXPECT_EQ(counter("kiln_ingest_watch_fallbacks_total", {"rule", "reason"}, {"on-nfs", "network_fs"}), 1);
+  append(root.path / "incoming" / "a.mp4", "x");  // as another machine would: seen by the scan
+  t += 1s;
+  w.refresh(t);
+  t += 1s;
+  EXPECT_EQ(w.take_ready(t).size(), 1u);
+}
+
+TEST(FolderWatcher, WithoutInotifyInstancesItPollsAndSaysSo) {
+  ScratchDir root;
+  fs::create_directories(root.path / "incoming");
+  WatchRule rule = folder_rule(WatchMode::kInotify, 1, 1);
+  rule.name = "no-inotify";
+  FsProbe spent = FsProbe::system();
+  spent.inotify_init = [] { return -EMFILE; };  // fs.inotify.max_user_instances reached
+  FolderWatcher w(rule, root.path.string(), spent);
+  TimePoint t{};
+  ASSERT_TRUE(w.start(t));
+  EXPECT_EQ(w.mode(), WatchMode::kPoll);
+  EXPECT_EQ(counter("kiln_ingest_watch_fallbacks_total", {"rule", "reason"}, {"no-inotify", "inotify_unavailable"}), 1);
+  append(root.path / "incoming" / "a.mp4", "x");
+  t += 1s;
+  w.refresh(t);
+  t += 1s;
+  EXPECT_EQ(w.take_ready(t).size(), 1u);
 }
 
 TEST(FolderWatcher, ModeFallsBackToPollingWhereInotifyCannotSeeOrWatch) {
