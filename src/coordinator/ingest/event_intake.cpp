@@ -33,7 +33,6 @@ EventIntake::Answer refuse(const char* reason, std::string code, std::string mes
 }  // namespace
 
 Result<EventIntake::Answer> EventIntake::handle(std::string_view text, store::Db& db) const {
-  auto log = logger("ingest");
   if (text.empty()) return refuse("empty", "empty_body", "an S3 event notification (a JSON body) is required");
   if (json_depth(text) > kMaxJsonDepth)
     return refuse("too_deep", "too_deep", fmt::format("the body nests deeper than {} levels", kMaxJsonDepth));
@@ -42,9 +41,7 @@ Result<EventIntake::Answer> EventIntake::handle(std::string_view text, store::Db
   auto parsed = parse_event_body(json, kMaxRecords);
   if (!parsed) return refuse("invalid", "invalid_event", parsed.status().message());
 
-  Answer answer;
-  nlohmann::json jobs = nlohmann::json::array();
-  int duplicates = 0, refused = 0, unwatched = 0, ignored = 0;
+  auto log = logger("ingest");
   if (parsed->kind == EventBody::Kind::kTestEvent) {
     records("test").inc();
     log->info("S3 test event received: notifications reach this coordinator");
@@ -55,60 +52,66 @@ Result<EventIntake::Answer> EventIntake::handle(std::string_view text, store::Db
     log->warn("SNS subscription confirmation for topic {}: confirm it by hand (Kiln does not call URLs from "
               "requests): {}", parsed->topic, parsed->subscribe_url);
   }
-  for (const ObjectEvent& e : parsed->records) {
-    if (!e.created()) {
-      records("ignored").inc();
-      ++ignored;
+  Tally tally;
+  for (const ObjectEvent& e : parsed->records) KILN_RETURN_IF_ERROR(take(e, db, tally));
+  Answer answer;
+  answer.body = {{"records", parsed->records.size()}, {"jobs", tally.jobs},           {"duplicates", tally.duplicates},
+                 {"refused", tally.refused},          {"unwatched", tally.unwatched}, {"ignored", tally.ignored}};
+  return answer;
+}
+
+Status EventIntake::take(const ObjectEvent& e, store::Db& db, Tally& tally) const {
+  auto log = logger("ingest");
+  if (!e.created()) {
+    records("ignored").inc();
+    ++tally.ignored;
+    return Status::ok();
+  }
+  if (e.etag.empty()) {  // s3rver's copies; a poll of the rule finds the object with its ETag
+    records("no_etag").inc();
+    ++tally.ignored;
+    log->warn("event {} for s3://{}/{} carries no eTag: not taken (a rule's poll_seconds finds it)", e.name, e.bucket,
+              e.key);
+    return Status::ok();
+  }
+  bool watched = false;
+  for (const WatchRule& rule : rules_) {
+    if (!rule.s3 || !rule.events) continue;
+    const storage::Location* loc = locations_.find(rule.location);
+    if (!loc || !loc->s3 || loc->s3->bucket != e.bucket) continue;
+    auto key = decode_event_key(e.key, rule.event_keys, e.source);
+    if (!key) {
+      log->warn("rule {}: {}", rule.name, key.status().message());
       continue;
     }
-    if (e.etag.empty()) {  // s3rver's copies; a poll of the rule finds the object with its ETag
-      records("no_etag").inc();
-      ++ignored;
-      log->warn("event {} for s3://{}/{} carries no eTag: not taken (a rule's poll_seconds finds it)", e.name,
-                e.bucket, e.key);
-      continue;
-    }
-    bool watched = false;
-    for (const WatchRule& rule : rules_) {
-      if (!rule.s3 || !rule.events) continue;
-      const storage::Location* loc = locations_.find(rule.location);
-      if (!loc || !loc->s3 || loc->s3->bucket != e.bucket) continue;
-      auto key = decode_event_key(e.key, rule.event_keys, e.source);
-      if (!key) {
-        log->warn("rule {}: {}", rule.name, key.status().message());
-        continue;
-      }
-      const std::string& prefix = loc->s3->prefix;
-      if (key->compare(0, prefix.size(), prefix) != 0) continue;
-      std::string relative = key->substr(prefix.size());
-      if (!rule.matches(relative)) continue;
-      watched = true;
-      auto offered = ingestor_.offer(db, rule, Upload{relative, e.etag, e.size, "event"});
-      if (!offered) return offered.status();
-      switch (offered->outcome) {
-        case Offered::Outcome::kJob:
-          records("job").inc();
-          jobs.push_back(offered->job_id);
-          break;
-        case Offered::Outcome::kDuplicate:
-          records("duplicate").inc();
-          ++duplicates;
-          break;
-        case Offered::Outcome::kRefused:
-          records("refused").inc();
-          ++refused;
-          break;
-      }
-    }
-    if (!watched) {
-      records("unwatched").inc();
-      ++unwatched;
-      log->debug("event {} for s3://{}/{}: no [[watch]] rule takes it", e.name, e.bucket, e.key);
+    const std::string& prefix = loc->s3->prefix;
+    if (key->compare(0, prefix.size(), prefix) != 0) continue;
+    std::string relative = key->substr(prefix.size());
+    if (!rule.matches(relative)) continue;
+    watched = true;
+    auto offered = ingestor_.offer(db, rule, Upload{relative, e.etag, e.size, "event"});
+    if (!offered) return offered.status();
+    switch (offered->outcome) {
+      case Offered::Outcome::kJob:
+        records("job").inc();
+        tally.jobs.push_back(offered->job_id);
+        break;
+      case Offered::Outcome::kDuplicate:
+        records("duplicate").inc();
+        ++tally.duplicates;
+        break;
+      case Offered::Outcome::kRefused:
+        records("refused").inc();
+        ++tally.refused;
+        break;
     }
   }
-  answer.body = {{"records", parsed->records.size()}, {"jobs", jobs},          {"duplicates", duplicates},
-                 {"refused", refused},                {"unwatched", unwatched}, {"ignored", ignored}};
-  return answer;
+  if (!watched) {
+    records("unwatched").inc();
+    ++tally.unwatched;
+    log->debug("event {} for s3://{}/{}: no [[watch]] rule takes it", e.name, e.bucket, e.key);
+  }
+  return Status::ok();
 }
 
 }  // namespace kiln::coordinator::ingest

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "coordinator/ingest/ingestor.hpp"
+#include "coordinator/ingest/s3_event.hpp"
 #include "coordinator/ingest/watch_rule.hpp"
 #include "kiln/status.hpp"
 #include "storage/location.hpp"
@@ -38,6 +39,13 @@ class EventIntake {
   Result<Answer> handle(std::string_view text, store::Db& db) const;
 
  private:
+  struct Tally {
+    std::vector<int64_t> jobs;
+    int duplicates = 0, refused = 0, unwatched = 0, ignored = 0;
+  };
+  /// One record: offered to every rule that watches its bucket and key.
+  Status take(const ObjectEvent& e, store::Db& db, Tally& tally) const;
+
   const std::vector<WatchRule>& rules_;
   const storage::Locations& locations_;
   const Ingestor& ingestor_;
