@@ -173,10 +173,16 @@ TEST_F(IngestStoreTest, ARuleIsLedByOneConnectionAndTheLockDoesNotStack) {
   for (int i = 0; i < 5; ++i) EXPECT_TRUE(*IngestStore(*a).hold_rule("uploads"));
   EXPECT_FALSE(*IngestStore(*b).hold_rule("uploads"));
   EXPECT_TRUE(*IngestStore(*b).hold_rule("folder"));  // another rule: free
-  EXPECT_EQ(count("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = 27497"), 2)
+  EXPECT_EQ(count("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = 27497 AND database = "
+                  "(SELECT oid FROM pg_database WHERE datname = current_database())"), 2)
       << "asking again must not take the lock a second time";
-  a.reset();  // the leader's connection ends: its locks go with it
-  EXPECT_TRUE(*IngestStore(*b).hold_rule("uploads"));
+  a.reset();  // the leader's connection ends: its locks go with it, once its backend has exited
+  bool taken = false;
+  for (int i = 0; i < 100 && !taken; ++i) {
+    taken = *IngestStore(*b).hold_rule("uploads");
+    if (!taken) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_TRUE(taken);
 }
 
 TEST_F(IngestStoreTest, JobFiltersAreServedByTheirIndexes) {
