@@ -33,6 +33,13 @@ constexpr std::array kCodes = {
     CodeRow{Code::kDeviceLost, "device_lost", 23},
     CodeRow{Code::kBusy, "busy", 24},
     CodeRow{Code::kCancelled, "cancelled", 130},
+    CodeRow{Code::kStorageUnreachable, "storage_unreachable", 30},
+    CodeRow{Code::kStorageBadKey, "storage_bad_key", 31},
+    CodeRow{Code::kStorageBadSecret, "storage_bad_secret", 32},
+    CodeRow{Code::kStorageClockSkew, "storage_clock_skew", 33},
+    CodeRow{Code::kStorageNoBucket, "storage_no_bucket", 34},
+    CodeRow{Code::kStorageDenied, "storage_denied", 35},
+    CodeRow{Code::kStorage, "storage", 36},
     CodeRow{Code::kInternal, "internal", 1},
 };
 

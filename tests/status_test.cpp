@@ -11,7 +11,9 @@ TEST(Status, EveryInputRefusalHasItsOwnExitCode) {
   std::set<int> seen;
   for (Code c : {Code::kInputMissing, Code::kInputEmpty, Code::kInputNotMedia, Code::kInputNoVideo,
                  Code::kInputTruncated, Code::kInputUnsupported, Code::kInputLimits,
-                 Code::kInputUndecodable, Code::kOutputExists, Code::kUsage, Code::kCancelled}) {
+                 Code::kInputUndecodable, Code::kOutputExists, Code::kUsage, Code::kCancelled,
+                 Code::kStorageUnreachable, Code::kStorageBadKey, Code::kStorageBadSecret,
+                 Code::kStorageClockSkew, Code::kStorageNoBucket, Code::kStorageDenied, Code::kStorage}) {
     int e = exit_code(c);
     EXPECT_NE(e, 0) << code_name(c);
     EXPECT_TRUE(seen.insert(e).second) << "duplicate exit code " << e;

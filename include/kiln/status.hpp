@@ -28,6 +28,13 @@ enum class Code {
   kDeviceLost,          // a device failed mid-job
   kBusy,                // a device is at its session limit
   kCancelled,           // SIGINT/SIGTERM or an API cancel
+  kStorageUnreachable,  // an object store's endpoint cannot be reached (connect, DNS, timeouts)
+  kStorageBadKey,       // the store does not know the access key id (or the session token)
+  kStorageBadSecret,    // the store computed another signature: a wrong secret access key
+  kStorageClockSkew,    // this machine's clock is too far from the store's
+  kStorageNoBucket,     // the bucket does not exist at that endpoint
+  kStorageDenied,       // the credentials are valid but lack permission
+  kStorage,             // any other object-store failure (5xx after retries, a changed object)
   kInternal,            // a bug or an unexpected library failure
 };
 

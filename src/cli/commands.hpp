@@ -20,6 +20,8 @@ std::function<int()> add_client(CLI::App& app);
 std::function<int()> add_nodes(CLI::App& app);
 /// Registers the hidden `kiln worker`: one node job in a process of its own (cli/worker_cmd.cpp).
 std::function<int()> add_worker(CLI::App& app);
+/// Registers `kiln storage check LOCATION` and `kiln storage cp SRC DST` (cli/storage_cmd.cpp).
+std::function<int()> add_storage(CLI::App& app);
 /// Registers `kiln bench` (bench/bench_cmd.cpp); argv is recorded in the report.
 std::function<int()> add_bench(CLI::App& app, int argc, char** argv);
 

@@ -32,6 +32,7 @@ int main(int argc, char** argv) {
   auto run_bench = kiln::cli::add_bench(app, argc, argv);
   auto run_nodes = kiln::cli::add_nodes(app);
   auto run_worker = kiln::cli::add_worker(app);
+  auto run_storage = kiln::cli::add_storage(app);
   std::string topic;
   CLI::App* help = app.add_subcommand("help", "Show help for a command: kiln help transcode");
   help->add_option("command", topic, "the command to explain");
@@ -70,6 +71,7 @@ int main(int argc, char** argv) {
   if (app.got_subcommand("bench")) return run_bench();
   if (app.got_subcommand("nodes")) return run_nodes();
   if (app.got_subcommand("worker")) return run_worker();
+  if (app.got_subcommand("storage")) return run_storage();
   for (const char* s : {"submit", "jobs", "cancel", "retry"})
     if (app.got_subcommand(s)) return run_client();
   return 0;

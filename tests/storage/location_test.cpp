@@ -64,10 +64,56 @@ TEST(LocationConfig, RefusesBadEntriesNamingTheEntry) {
   expect_error("[[location]]\nname = \"a\"\nurl = \"/srv\"\n", "must be file:///absolute/directory");
   expect_error("[[location]]\nname = \"a\"\nurl = \"file:///\"\n", "whole filesystem");
   expect_error("[[location]]\nname = \"a\"\nurl = \"file:///srv/../etc\"\n", "'..'");
-  expect_error("[[location]]\nname = \"a\"\nurl = \"s3://bucket/p\"\n", "not supported yet");
+  expect_error("[[location]]\nname = \"a\"\nurl = \"file:///srv\"\nregion = \"x\"\n", "'region' is only for s3://");
+  expect_error("[[location]]\nname = \"a\"\nurl = \"s3://Bad_Bucket/p\"\n", "bucket name");
+  expect_error("[[location]]\nname = \"a\"\nurl = \"s3://bkt/p\"\nendpoint = \"minio:9000\"\n", "no scheme");
+  expect_error("[[location]]\nname = \"a\"\nurl = \"s3://bkt/p\"\npart_size = 1024\n", "part_size = 1024");
+  expect_error("[[location]]\nname = \"a\"\nurl = \"s3://bkt/p\"\npath_style = \"yes\"\n", "true or false");
+  expect_error("[[location]]\nname = \"a\"\nurl = \"s3://bkt/p\"\ncredential = \"../x\"\n", "file name");
+  expect_error("[[location]]\nname = \"a\"\nurl = \"s3://bkt/p\"\nbucket = \"x\"\n", "unknown key 'bucket'");
   expect_error("[[location]]\nname = \"a\"\nurl = \"file:///srv\"\npath = 1\n", "unknown key 'path'");
   expect_error("[[location]]\nname = \"a\"\nurl = \"file:///srv\"\n[[location]]\nname = \"a\"\nurl = \"file:///x\"\n",
                "[[location]] #2: a second location named 'a'");
+}
+
+TEST(LocationConfig, AnS3LocationCarriesItsBucketAndSettings) {
+  auto l = parse("[[location]]\nname = \"out\"\nurl = \"s3://media-out/ladders/\"\nendpoint = \"http://127.0.0.1:9000\"\n"
+                 "region = \"eu-west-1\"\npath_style = false\nprofile = \"media\"\ncredential = \"kiln-s3\"\n"
+                 "part_size = 16777216\nconcurrency = 8\n"
+                 "[[location]]\nname = \"in\"\nurl = \"s3://media-in\"\n");
+  ASSERT_TRUE(l) << l.status().message();
+  const Location* out = l->find("out");
+  ASSERT_TRUE(out && out->is_s3());
+  EXPECT_EQ(out->s3->bucket, "media-out");
+  EXPECT_EQ(out->s3->prefix, "ladders/");
+  EXPECT_EQ(out->s3->endpoint, "http://127.0.0.1:9000");
+  EXPECT_EQ(out->s3->region, "eu-west-1");
+  EXPECT_EQ(out->s3->path_style, std::optional<bool>(false));
+  EXPECT_EQ(out->s3->credentials.profile, "media");
+  EXPECT_EQ(out->s3->credentials.systemd_credential, "kiln-s3");
+  EXPECT_EQ(out->s3->part_size, 16u * 1024 * 1024);
+  EXPECT_EQ(out->s3->concurrency, 8);
+  const Location* in = l->find("in");
+  ASSERT_TRUE(in && in->is_s3());
+  EXPECT_FALSE(in->s3->path_style.has_value());  // automatic
+  EXPECT_EQ(in->s3->part_size, 8u * 1024 * 1024);
+  EXPECT_EQ(l->find("nope"), nullptr);
+}
+
+TEST_F(LocationsTest, JobsDoNotResolveIntoS3LocationsYetAndFilesStayAsTheyWere) {
+  auto l = parse("[[location]]\nname = \"media\"\nurl = \"file://" + (root_ / "media").string() +
+                 "\"\n[[location]]\nname = \"bucket\"\nurl = \"s3://media-in/up\"\n");
+  ASSERT_TRUE(l) << l.status().message();
+  auto r = l->resolve("bucket:a.mp4", "input");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.status().code(), Code::kPathNotAllowed);
+  EXPECT_NE(r.status().message().find("location 'bucket' is object storage"), std::string::npos) << r.status().message();
+  EXPECT_FALSE(l->resolve("s3://media-in/up/a.mp4", "input"));
+  // An S3 location has no root: it must not make every path "inside".
+  EXPECT_FALSE(l->resolve((root_ / "elsewhere" / "secret.mp4").string(), "input"));
+  const std::string want = (root_ / "media" / "uploads" / "a.mp4").string();
+  EXPECT_EQ(l->resolve("media:uploads/a.mp4", "input").value_or(""), want);
+  EXPECT_TRUE(l->resolve_job("media:uploads/a.mp4", "media:out/a"));
 }
 
 TEST_F(LocationsTest, ResolvesTheThreeSpellingsToOneRealPath) {
@@ -115,6 +161,31 @@ TEST_F(LocationsTest, AJobsOutputNeverCoversItsInputOrALocation) {
   says("media:uploads", "contains the input");
   says("media:alias", "contains the input");  // through a symlink too
   says((root_ / "media").string(), "root of location 'media'");
+}
+
+}  // namespace
+}  // namespace kiln::storage
+
+namespace kiln::storage {
+namespace {
+
+TEST(LocationLocate, NamesTheMostSpecificLocationAndTheKeyInIt) {
+  auto l = parse("[[location]]\nname = \"srv\"\nurl = \"file:///srv\"\n"
+                 "[[location]]\nname = \"media\"\nurl = \"file:///srv/media\"\n"
+                 "[[location]]\nname = \"in\"\nurl = \"s3://media-in/uploads/\"\n"
+                 "[[location]]\nname = \"bucket\"\nurl = \"s3://media-in\"\n");
+  ASSERT_TRUE(l) << l.status().message();
+  auto at = [&](const char* path) {
+    auto p = l->locate(path);
+    return p ? p->location + "|" + p->key : std::string("none");
+  };
+  EXPECT_EQ(at("/srv/media/shows/a.mp4"), "media|shows/a.mp4");  // nested: the inner one
+  EXPECT_EQ(at("/srv/media2/a.mp4"), "srv|media2/a.mp4");         // a sibling with a longer name
+  EXPECT_EQ(at("/srv/media"), "srv|media");
+  EXPECT_EQ(at("/elsewhere/a.mp4"), "none");
+  EXPECT_EQ(at("s3://media-in/uploads/a b.mp4"), "in|a b.mp4");
+  EXPECT_EQ(at("s3://media-in/other/a.mp4"), "bucket|other/a.mp4");
+  EXPECT_EQ(at("s3://media-out/a.mp4"), "none");
 }
 
 }  // namespace
