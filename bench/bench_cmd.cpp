@@ -14,6 +14,7 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <regex>
 #include <sstream>
@@ -58,6 +59,8 @@ struct BenchOptions {
   std::string node_config;           // the node's rules, for the placed sweep
   bool recommend = false;
   bool quality = true;
+  std::string codecs;                // --codecs h264,hevc,av1: the ladder in each, kiln and the peers alike
+  bool extras = false;               // also measure MP4 + thumbnails + storyboards + poster on top
 };
 
 struct SourceSpec {
@@ -124,30 +127,70 @@ int gop_frames(const Ladder& l, double fps) {
   return std::max(1, static_cast<int>(std::lround(l.gop_seconds * (fps > 0 ? fps : 30.0))));
 }
 
-std::vector<std::string> x264_opts(const Rendition& r, int index, const Ladder& l, double fps) {
+/// SVT-AV1's numbered preset for an x264 preset name, as kiln maps it (media/video_encoder).
+std::string svt_preset(const std::string& x264) {
+  static const std::map<std::string, std::string> kMap = {
+      {"ultrafast", "12"}, {"superfast", "11"}, {"veryfast", "10"}, {"faster", "9"}, {"fast", "8"},
+      {"medium", "7"},     {"slow", "6"},       {"slower", "5"},    {"veryslow", "4"}};
+  auto it = kMap.find(x264);
+  return it == kMap.end() ? "10" : it->second;
+}
+
+/// The encoder options kiln gives one rendition, for output stream `index` of an ffmpeg
+/// command: the same encoder, rate control, GOP, profile and preset.
+std::vector<std::string> encoder_opts(const PlannedRendition& p, int index, const Ladder& l, double fps) {
   auto k = [](int64_t b) { return std::to_string(b / 1000) + "k"; };
+  const Rendition& r = p.spec;
   std::string i = std::to_string(index);
   std::string gop = std::to_string(gop_frames(l, fps));
-  return {"-b:v:" + i, k(r.video_bitrate), "-maxrate:v:" + i, k(r.maxrate), "-bufsize:v:" + i, k(r.bufsize),
-          "-profile:v:" + i, r.profile, "-preset:v:" + i, r.x264_preset,
-          "-g:v:" + i, gop, "-keyint_min:v:" + i, gop};
+  const VideoCodecInfo* codec = video_codec(p.codec);
+  std::vector<std::string> o = {"-c:v:" + i, codec ? codec->software_encoder : "libx264", "-b:v:" + i,
+                                k(r.video_bitrate), "-bufsize:v:" + i, k(r.bufsize), "-g:v:" + i, gop,
+                                "-keyint_min:v:" + i, gop};
+  if (p.codec == "av1") {
+    o.insert(o.end(), {"-preset:v:" + i, svt_preset(r.x264_preset), "-svtav1-params:v:" + i, "irefresh-type=2"});
+  } else {
+    o.insert(o.end(), {"-maxrate:v:" + i, k(r.maxrate), "-profile:v:" + i, r.profile, "-preset:v:" + i, r.x264_preset});
+    if (p.codec == "hevc")
+      o.insert(o.end(), {"-x265-params:v:" + i, "scenecut=0:open-gop=0:log-level=error", "-tag:v:" + i, "hvc1"});
+    else
+      o.insert(o.end(), {"-x264-params:v:" + i, "scenecut=0:open-gop=0"});
+  }
+  return o;
 }
 
 /// The ffmpeg CLI doing Kiln's ladder in one process: split, scales, libx264 with Kiln's x264
 /// settings, AAC, and the dash muxer writing CMAF for HLS and DASH.
 std::vector<std::string> ffmpeg_ladder(const std::string& src, const std::vector<PlannedRendition>& plan,
                                        const Ladder& l, double fps, const fs::path& out) {
-  std::string graph = fmt::format("[0:v]split={}", plan.size());
-  for (size_t i = 0; i < plan.size(); ++i) graph += fmt::format("[s{}]", i);
-  for (size_t i = 0; i < plan.size(); ++i)
-    graph += fmt::format(";[s{0}]scale={1}:{2}:flags=bicubic,format=yuv420p,setsar=1[v{0}]", i, plan[i].width, plan[i].height);
+  // Each size scaled once and split among its codecs, as kiln does.
+  std::vector<std::vector<size_t>> sizes;
+  for (size_t i = 0; i < plan.size(); ++i) {
+    auto same = std::find_if(sizes.begin(), sizes.end(), [&](const auto& g) {
+      return plan[g.front()].width == plan[i].width && plan[g.front()].height == plan[i].height;
+    });
+    if (same == sizes.end()) sizes.push_back({i});
+    else same->push_back(i);
+  }
+  std::string graph = fmt::format("[0:v]split={}", sizes.size());
+  for (size_t g = 0; g < sizes.size(); ++g) graph += fmt::format("[s{}]", g);
+  for (size_t g = 0; g < sizes.size(); ++g) {
+    const auto& first = plan[sizes[g].front()];
+    graph += fmt::format(";[s{}]scale={}:{}:flags=bicubic,format=yuv420p,setsar=1", g, first.width, first.height);
+    if (sizes[g].size() == 1) {
+      graph += fmt::format("[v{}]", sizes[g].front());
+      continue;
+    }
+    graph += fmt::format(",split={}", sizes[g].size());
+    for (size_t i : sizes[g]) graph += fmt::format("[v{}]", i);
+  }
   std::vector<std::string> c = {"ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-i", src,
                                 "-filter_complex", graph};
   for (size_t i = 0; i < plan.size(); ++i) c.insert(c.end(), {"-map", fmt::format("[v{}]", i)});
-  c.insert(c.end(), {"-map", "0:a?", "-c:v", "libx264", "-x264-params", "scenecut=0:open-gop=0", "-forced-idr", "1",
+  c.insert(c.end(), {"-map", "0:a?", "-forced-idr", "1",
                      "-force_key_frames", fmt::format("expr:gte(t,n_forced*{})", l.gop_seconds)});
   for (size_t i = 0; i < plan.size(); ++i) {
-    auto o = x264_opts(plan[i].spec, static_cast<int>(i), l, fps);
+    auto o = encoder_opts(plan[i], static_cast<int>(i), l, fps);
     c.insert(c.end(), o.begin(), o.end());
   }
   std::string sets;
@@ -169,7 +212,7 @@ std::vector<std::vector<std::string>> naive_ladder(const std::string& src, const
                                   "-vf", fmt::format("scale={}:{}:flags=bicubic,format=yuv420p,setsar=1", plan[i].width, plan[i].height),
                                   "-c:v", "libx264", "-x264-params", "scenecut=0:open-gop=0", "-forced-idr", "1",
                                   "-force_key_frames", fmt::format("expr:gte(t,n_forced*{})", l.gop_seconds)};
-    auto o = x264_opts(plan[i].spec, 0, l, fps);
+    auto o = encoder_opts(plan[i], 0, l, fps);
     c.insert(c.end(), o.begin(), o.end());
     c.insert(c.end(), {"-c:a", "aac", "-b:a", std::to_string(l.audio.bitrate / 1000) + "k", "-ac", "2",
                        "-f", "hls", "-hls_segment_type", "fmp4", "-hls_time", fmt::format("{}", l.segment_seconds),
@@ -302,6 +345,7 @@ class Bench {
     report_["runsPerPoint"] = o_.runs;
     total_steps_ = count_steps();
     if (o_.mode == "single" || o_.mode == "all") KILN_RETURN_EXIT(single());
+    if (o_.extras) KILN_RETURN_EXIT(extras_cost());
     if (o_.mode == "threads" || o_.mode == "all") KILN_RETURN_EXIT(threads_sweep());
     if (o_.mode == "sweep" || o_.mode == "all") KILN_RETURN_EXIT(concurrency_sweep());
     bar_.finish();
@@ -340,6 +384,13 @@ class Bench {
       if (!l) return l.status();
       ladder_ = *l;
     }
+    if (!o_.codecs.empty()) {
+      ladder_.codecs.clear();
+      std::stringstream in(o_.codecs);
+      for (std::string c; std::getline(in, c, ',');)
+        if (!c.empty()) ladder_.codecs.push_back(c);
+      KILN_RETURN_IF_ERROR(validate_ladder(ladder_));
+    }
     VideoStreamInfo v;
     v.width = width_;
     v.height = height_;
@@ -358,6 +409,7 @@ class Bench {
     int n = 0;
     if (o_.mode == "single" || o_.mode == "all") n += o_.runs * (1 + static_cast<int>(peers().size()));
     if (o_.mode == "threads" || o_.mode == "all") n += o_.runs * 3;
+    if (o_.extras) n += o_.runs * 2;
     if (o_.mode == "sweep" || o_.mode == "all") {
       int targets = 0;
       for (const auto& d : devices_)
@@ -384,6 +436,7 @@ class Bench {
     std::vector<std::string> c = {self_exe(), "transcode", src_, "-o", out.string(), "--overwrite", "--json",
                                   "--log-level", "error"};
     if (!o_.ladder.empty()) c.insert(c.end(), {"--ladder", o_.ladder});
+    if (!o_.codecs.empty()) c.insert(c.end(), {"--codecs", o_.codecs});
     if (threads) c.insert(c.end(), {"--threads", std::to_string(threads)});
     if (device && device->backend == "software") c.insert(c.end(), {"--backend", "software"});
     else if (device) c.insert(c.end(), {"--backend", device->backend, "--device", device->id});
@@ -452,7 +505,7 @@ class Bench {
 
   /// The files of rendition `i` as `tool` wrote them in its last run.
   std::vector<fs::path> rendition_files(const std::string& tool, size_t i) const {
-    const std::string& name = plan_[i].spec.name;
+    const std::string& name = plan_[i].folder;
     if (tool == "kiln") {
       fs::path dir = out_ / "work" / "kiln-0" / name;
       return fs::exists(dir) ? segment_files(dir, dir / "init.mp4", "", ".m4s") : std::vector<fs::path>{};
@@ -575,10 +628,42 @@ class Bench {
         for (size_t i = 0; i < plan_.size(); ++i) {
           auto [ssim, psnr] = quality(src_, rendition_files(tool, i), plan_[i].width, plan_[i].height,
                                       out_ / "work" / fmt::format("{}-{}-joined.mp4", tool, i));
-          q[tool][plan_[i].spec.name] = {{"ssim", ssim}, {"psnr", psnr}};
+          q[tool][plan_[i].folder] = {{"ssim", ssim}, {"psnr", psnr}};
         }
       report_["quality"] = q;
     }
+    return Status::ok();
+  }
+
+  /// What the MP4, poster, thumbnails and storyboards cost on top of the ladder alone: kiln
+  /// with and without them, alternated, the ratio per round (goal: under 1.05 wall).
+  Status extras_cost() {
+    const std::string top = plan_.empty() ? "720p" : plan_.front().spec.name;
+    const std::vector<std::string> extras = {"--mp4", top, "--thumbnails", "2", "--poster", "auto"};
+    std::vector<double> wall_ratio, cpu_ratio, plain_wall, extra_wall;
+    for (int round = 0; round < o_.runs; ++round) {
+      Run plain, with;
+      for (int k = 0; k < 2; ++k) {
+        const bool extra = (k == 1) != (round % 2 == 1);  // alternate which goes first
+        auto cmd = kiln_cmd(out_ / "work" / "kiln-extras", 0, nullptr);
+        if (extra) cmd.insert(cmd.end(), extras.begin(), extras.end());
+        auto r = run_processes({cmd}, {});
+        if (!r) return r.status();
+        (extra ? with : plain) = *r;
+        step(extra ? "kiln + extras" : "kiln");
+      }
+      wall_ratio.push_back(with.wall / plain.wall);
+      cpu_ratio.push_back(plain.cpu > 0 ? with.cpu / plain.cpu : 0);
+      plain_wall.push_back(plain.wall);
+      extra_wall.push_back(with.wall);
+    }
+    auto s = [](const std::vector<double>& v) {
+      auto x = bench::summarize(v);
+      return nlohmann::json{{"median", x.median}, {"min", x.min}, {"max", x.max}};
+    };
+    report_["extras"] = {{"extras", fmt::format("{}", fmt::join(extras, " "))}, {"plainWallSeconds", s(plain_wall)},
+                         {"withExtrasWallSeconds", s(extra_wall)}, {"wallRatio", s(wall_ratio)},
+                         {"cpuRatio", s(cpu_ratio)}};
     return Status::ok();
   }
 
@@ -859,6 +944,16 @@ class Bench {
             std::printf("\n");
           }
     }
+    if (report_.contains("extras")) {
+      const auto& e = report_["extras"];
+      std::printf("\nextras (%s): kiln %.2f s -> %.2f s; with/without per round, median (min-max): wall %.3f (%.3f-%.3f), "
+                  "CPU %.3f (%.3f-%.3f); goal wall <= 1.05\n",
+                  e["extras"].get<std::string>().c_str(), e["plainWallSeconds"]["median"].get<double>(),
+                  e["withExtrasWallSeconds"]["median"].get<double>(), e["wallRatio"]["median"].get<double>(),
+                  e["wallRatio"]["min"].get<double>(), e["wallRatio"]["max"].get<double>(),
+                  e["cpuRatio"]["median"].get<double>(), e["cpuRatio"]["min"].get<double>(),
+                  e["cpuRatio"]["max"].get<double>());
+    }
     if (report_.contains("threads"))
       for (const auto& t : report_["threads"])
         std::printf("threads %d: %.2f s, %.1f fps\n", t["threads"].get<int>(), t["wallSeconds"]["median"].get<double>(),
@@ -933,6 +1028,9 @@ std::function<int()> add_bench(CLI::App& app, int argc, char** argv) {
                   "with --recommend: also write the measurements here (a node's [node] capacity_file)");
   cmd->add_option("--node-config", o->node_config, "node.toml whose rules the placed sweep applies");
   cmd->add_flag("!--no-quality", o->quality, "skip SSIM/PSNR");
+  cmd->add_option("--codecs", o->codecs, "the ladder in these codecs (h264,hevc,av1), for kiln and the ffmpeg CLI alike");
+  cmd->add_flag("--extras", o->extras,
+                "also measure kiln with an MP4, thumbnails, storyboards and a poster against the ladder alone");
   std::string command;
   for (int i = 0; i < argc; ++i) command += (i ? " " : "") + std::string(argv[i]);
   return [o, command] { return Bench(*o, command).run(); };

@@ -68,6 +68,7 @@ std::vector<Device> probe(const Topology& topology) {
     // session the driver refuses ("out of memory") is busy and the job goes elsewhere.
     d.session_limit = 0;
     if (c.nvenc) d.encode_codecs = {"h264"};
+    if (c.nvenc && c.hevc) d.encode_codecs.push_back("hevc");
     if (c.nvenc_busy) d.health = "ok (every NVENC session was in use when probed)";
     else d.health = fmt::format("ok ({}: hybrid recipe, NVDEC + scale_cuda, libx264 encodes)", c.nvenc_error);
     out.push_back(std::move(d));

@@ -45,9 +45,10 @@ std::string lower(std::string s) {
 
 constexpr const char* kBusyAnswer = "every NVENC session was in use at probe time (busy)";
 
-/// A tiny h264_nvenc session on GPU `ordinal`, open while `ctx` lives; avcodec_open2's answer.
-int open_nvenc(int ordinal, av::CodecContextPtr& ctx) {
-  const AVCodec* codec = avcodec_find_encoder_by_name("h264_nvenc");
+/// A tiny session of `encoder` (h264_nvenc, hevc_nvenc) on GPU `ordinal`, open while `ctx`
+/// lives; avcodec_open2's answer.
+int open_nvenc(int ordinal, av::CodecContextPtr& ctx, const char* encoder = "h264_nvenc") {
+  const AVCodec* codec = avcodec_find_encoder_by_name(encoder);
   if (!codec) return AVERROR_ENCODER_NOT_FOUND;
   ctx.reset(avcodec_alloc_context3(codec));
   if (!ctx) return AVERROR(ENOMEM);
@@ -65,12 +66,12 @@ std::string av_message(int ret) {
   return err.data();
 }
 
-/// Opens (and closes) a tiny h264_nvenc session on GPU `ordinal`: "" if it opened,
-/// kBusyAnswer if the driver refused for its session cap, else why there is no NVENC.
-std::string try_nvenc(int ordinal) {
-  if (!avcodec_find_encoder_by_name("h264_nvenc")) return "this FFmpeg has no h264_nvenc";
+/// Opens (and closes) a tiny session of `encoder` on GPU `ordinal`: "" if it opened,
+/// kBusyAnswer if the driver refused for its session cap, else why there is no such encoder.
+std::string try_nvenc(int ordinal, const char* encoder = "h264_nvenc") {
+  if (!avcodec_find_encoder_by_name(encoder)) return fmt::format("this FFmpeg has no {}", encoder);
   av::CodecContextPtr ctx;
-  int ret = open_nvenc(ordinal, ctx);
+  int ret = open_nvenc(ordinal, ctx, encoder);
   switch (classify_nvenc_open(ret)) {
     case NvencAnswer::kPresent: return "";
     case NvencAnswer::kBusy: return kBusyAnswer;
@@ -118,6 +119,10 @@ CudaProbe probe_cuda() {
     g.nvenc_error = try_nvenc(i);
     g.nvenc_busy = g.nvenc_error == kBusyAnswer;
     g.nvenc = g.nvenc_error.empty() || g.nvenc_busy;  // busy: it has NVENC, others use it now
+    if (g.nvenc) {  // HEVC too, on every NVENC since the second Maxwell, but asked, not assumed
+      const std::string hevc = try_nvenc(i, "hevc_nvenc");
+      g.hevc = hevc.empty() || hevc == kBusyAnswer;
+    }
     if (g.nvenc_busy)
       logger("nvenc")->warn("CUDA {} ({}): {}; listed with NVENC all the same", i, g.pci_address, kBusyAnswer);
     logger("nvenc")->debug("CUDA {}: {} at {}, NVENC {}", i, g.name, g.pci_address,

@@ -17,6 +17,7 @@ struct CudaGpu {
   size_t memory_bytes = 0;
   bool nvenc = false;         // an h264_nvenc session opened on it, or the driver said busy
   bool nvenc_busy = false;    // the test session was refused for the session cap: it has NVENC
+  bool hevc = false;          // an hevc_nvenc session opened too (or was refused as busy)
   std::string nvenc_error;    // why not, when !nvenc
 };
 

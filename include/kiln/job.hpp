@@ -36,6 +36,17 @@ struct NewJob {
   int max_attempts = 5;
   std::string idempotency_key;     // "" = none
   double delay_seconds = 0;        // > 0: scheduled for later
+  std::string input_location;      // the [[location]] the input lies in ("" unknown): for filters
+  std::string input_key;           // the input's path inside it
+};
+
+/// What GET /v1/jobs may filter on; empty fields do not filter.
+struct JobFilter {
+  std::optional<JobState> state;
+  std::string input_location;      // with input_key: one input; alone: every input in it
+  std::string input_key;
+  std::string metadata_key;        // with metadata_value: spec.metadata[key] == value (a string)
+  std::string metadata_value;
 };
 
 struct Job {

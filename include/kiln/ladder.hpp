@@ -37,20 +37,63 @@ struct Limits {
   double max_fps = 240;
 };
 
+/// Seek-bar thumbnails and storyboard sprites, taken from the decoded frames of the job.
+struct ThumbnailSettings {
+  double interval_seconds = 0;  // one thumbnail every this many seconds; 0 = none
+  int width = 160;              // height follows the display aspect ratio (even)
+  std::string format = "jpg";   // jpg or webp
+  int columns = 5, rows = 5;    // storyboard sprite sheets: tiles of columns x rows thumbnails
+};
+
+/// The poster image: the most representative frame (FFmpeg's thumbnail heuristic over frames
+/// sampled once a second, from the first minute), or the frame at `at_seconds`.
+struct PosterSettings {
+  bool enabled = false;
+  double at_seconds = -1;       // < 0: representative
+  int width = 0;                // 0: the source's display width (never upscaled)
+  std::string format = "jpg";   // jpg or webp
+};
+
 struct Ladder {
   std::vector<Rendition> renditions;
   double segment_seconds = 4.0;
   double gop_seconds = 2.0;
   AudioSettings audio;
   Limits limits;
+  /// Video codecs of the ladder: every size in each (h264, hevc, av1). The first codec's
+  /// renditions keep the rungs' names; another codec's are named `<rung>-<codec>`.
+  std::vector<std::string> codecs = {"h264"};
+  /// Rungs also written as a single-file, fast-start MP4 (`mp4/<rung>.mp4`, H.264 + AAC): a
+  /// remux of the rung's packets when the ladder has that rung, else an encode of its own.
+  std::vector<std::string> mp4;
+  ThumbnailSettings thumbnails;
+  PosterSettings poster;
 };
 
-/// A rendition resolved against a source: the exact output size.
+/// A rendition resolved against a source: the exact output size, and what is made of it.
 struct PlannedRendition {
   Rendition spec;
   int width = 0;
   int height = 0;
+  std::string codec = "h264";  // h264, hevc or av1
+  std::string folder;          // its output folder (and HLS/DASH id): spec.name, or <name>-<codec>
+  bool packaged = true;        // in the HLS and DASH ladder; false: encoded only for its MP4
+  bool mp4 = false;            // also written as mp4/<spec.name>.mp4
 };
+
+/// What Kiln knows of each ladder codec: the software encoder, the encoder names of the
+/// hardware backends that have one, and how the codec is tagged and rated.
+struct VideoCodecInfo {
+  const char* name;               // as in presets and --codecs
+  const char* software_encoder;   // libx264, libx265, libsvtav1
+  const char* vaapi_encoder;      // nullptr: none in FFmpeg 5.1
+  const char* qsv_encoder;
+  const char* nvenc_encoder;
+  double bitrate_factor;          // of the rung's H.264 bitrate, for the same quality
+  bool forced_keyframes;          // the software encoder honours a frame forced to IDR
+};
+/// The codec's row, or nullptr for an unknown name.
+const VideoCodecInfo* video_codec(std::string_view name);
 
 /// Parses a preset (TOML text). Errors name the offending key.
 Result<Ladder> parse_preset(std::string_view toml_text, std::string_view origin);

@@ -116,6 +116,18 @@ struct RenditionOutput {
   int segment_count = 0;
   std::string codecs;           // RFC 6381: "avc1.64001f"
   double frame_rate = 0;
+  std::string codec = "h264";   // h264, hevc, av1
+  std::string encoder;          // libx264, libsvtav1, hevc_vaapi...
+};
+
+/// A single-file MP4 (mp4/<rung>.mp4), H.264 + AAC, moov first.
+struct Mp4FileOutput {
+  std::string name;             // the rung
+  std::string file;             // relative to the output dir
+  int width = 0, height = 0;
+  bool remux = false;           // the rung's own packets (true), or an encode of its own
+  int64_t bytes = 0;
+  double duration_seconds = 0;
 };
 
 struct AudioOutput {
@@ -146,6 +158,18 @@ struct TranscodeResult {
   std::optional<PlaybackUrls> playback;  // an s3 output whose location asks for presigned URLs
   std::vector<RenditionOutput> renditions;
   std::optional<AudioOutput> audio;
+  std::vector<Mp4FileOutput> mp4;
+  /// Thumbnails, storyboard sprites and their WebVTT track, and the poster (paths relative to
+  /// the output dir; empty when not asked for).
+  struct Images {
+    std::vector<std::string> thumbnails, sprites;
+    std::string vtt;
+    double interval_seconds = 0;
+    int tile_width = 0, tile_height = 0, columns = 0, rows = 0;
+    std::string poster;
+    int poster_width = 0, poster_height = 0;
+    double poster_seconds = 0;
+  } images;
   std::string backend;
   std::string device;
   bool accelerated = false;

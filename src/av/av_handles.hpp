@@ -11,6 +11,7 @@ extern "C" {
 #include <libavutil/audio_fifo.h>
 #include <libavutil/frame.h>
 #include <libswresample/swresample.h>
+#include <libswscale/swscale.h>
 }
 
 namespace kiln::av {
@@ -48,6 +49,18 @@ struct OutputFormatDeleter {
   void operator()(AVFormatContext* ctx) const { avformat_free_context(ctx); }
 };
 
+/// An output AVFormatContext that owns its pb, a file opened with avio_open.
+struct FileOutputFormatDeleter {
+  void operator()(AVFormatContext* ctx) const {
+    if (ctx && ctx->pb) avio_closep(&ctx->pb);
+    avformat_free_context(ctx);
+  }
+};
+
+struct SwsDeleter {
+  void operator()(SwsContext* ctx) const { sws_freeContext(ctx); }
+};
+
 /// Plain av_malloc'd structs (AVBufferSrcParameters, ...).
 struct AvFreeDeleter {
   void operator()(void* p) const { av_free(p); }
@@ -57,6 +70,7 @@ using AvMallocPtr = std::unique_ptr<T, AvFreeDeleter>;
 
 using InputFormatPtr = std::unique_ptr<AVFormatContext, InputFormatDeleter>;
 using OutputFormatPtr = std::unique_ptr<AVFormatContext, OutputFormatDeleter>;
+using FileOutputFormatPtr = std::unique_ptr<AVFormatContext, FileOutputFormatDeleter>;
 using CodecContextPtr = std::unique_ptr<AVCodecContext, CodecContextDeleter>;
 using FramePtr = std::unique_ptr<AVFrame, FrameDeleter>;
 using PacketPtr = std::unique_ptr<AVPacket, PacketDeleter>;
@@ -64,6 +78,7 @@ using FilterGraphPtr = std::unique_ptr<AVFilterGraph, FilterGraphDeleter>;
 using SwrPtr = std::unique_ptr<SwrContext, SwrDeleter>;
 using AudioFifoPtr = std::unique_ptr<AVAudioFifo, AudioFifoDeleter>;
 using AvioContextPtr = std::unique_ptr<AVIOContext, AvioContextDeleter>;
+using SwsPtr = std::unique_ptr<SwsContext, SwsDeleter>;
 
 inline FramePtr make_frame() { return FramePtr(av_frame_alloc()); }
 inline PacketPtr make_packet() { return PacketPtr(av_packet_alloc()); }

@@ -66,10 +66,12 @@ std::function<int()> add_services(CLI::App& app) {
   o->coord->add_option("--config", o->coordinator_config, "coordinator.toml")->required();
   o->migrate = app.add_subcommand("migrate", "Apply the database migrations (the coordinator also does at start).");
   o->migrate->add_option("--database", o->database, "PostgreSQL URL (default: $KILN_DATABASE_URL)");
-  o->token = app.add_subcommand("token", "API tokens: kiln token create --scope submit|read|admin");
+  o->token = app.add_subcommand("token", "API tokens: kiln token create --scope submit|read|admin|ingest");
   CLI::App* create = o->token->add_subcommand("create", "Create a token; it is printed once, only its hash is kept.");
-  create->add_option("--scope", o->scope, "read, submit (also read) or admin (everything)")
-      ->check(CLI::IsMember({"read", "submit", "admin"}));
+  create->add_option("--scope", o->scope,
+                     "read, submit (also read), admin (everything) or ingest (only POST /v1/ingest/s3-events: "
+                     "a store's webhook credential)")
+      ->check(CLI::IsMember({"read", "submit", "admin", "ingest"}));
   create->add_option("--note", o->note, "what the token is for");
   create->add_option("--database", o->database, "PostgreSQL URL (default: $KILN_DATABASE_URL)");
   create->add_option("--expires", o->expires, "the token stops working after this long: 90s, 30m, 12h, 7d");

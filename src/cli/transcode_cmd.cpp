@@ -15,6 +15,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <sstream>
 #include <optional>
 #include <thread>
 
@@ -58,6 +59,10 @@ struct TranscodeOptions {
   std::string device;
   std::string node_config;
   int threads = 0;
+  std::string codecs;              // h264,hevc,av1
+  std::string mp4;                 // rungs also written as progressive MP4
+  double thumbnails = -1;          // seconds between thumbnails; < 0: as the preset says
+  std::string poster;              // "auto" or seconds; "": as the preset says
   double max_memory_mb = 4096;     // RLIMIT_DATA on this process; 0 = none
   double max_wall_seconds = -1;    // < 0: max(600 s, 10 x the input's duration), as a node's worker; 0 = none
   std::string scratch_dir;         // s3 input staged / s3 output built here; "" = $TMPDIR or /tmp
@@ -211,6 +216,24 @@ Result<Ladder> build_ladder(const TranscodeOptions& o) {
     if (ladder.gop_seconds > o.segment_seconds) ladder.gop_seconds = o.segment_seconds;
   }
   if (o.max_duration > 0) ladder.limits.max_duration_seconds = o.max_duration;
+  auto list = [](const std::string& csv) {
+    std::vector<std::string> out;
+    std::stringstream in(csv);
+    for (std::string item; std::getline(in, item, ',');)
+      if (!item.empty()) out.push_back(item);
+    return out;
+  };
+  if (!o.codecs.empty()) ladder.codecs = list(o.codecs);
+  if (!o.mp4.empty()) ladder.mp4 = list(o.mp4);
+  if (o.thumbnails >= 0) ladder.thumbnails.interval_seconds = o.thumbnails;
+  if (!o.poster.empty()) {
+    ladder.poster.enabled = true;
+    char* end = nullptr;
+    const double at = std::strtod(o.poster.c_str(), &end);
+    if (o.poster == "auto") ladder.poster.at_seconds = -1;
+    else if (end && *end == '\0' && at >= 0) ladder.poster.at_seconds = at;
+    else return Status(Code::kUsage, "--poster takes auto (the most representative frame) or a time in seconds");
+  }
   if (!o.max_resolution.empty()) {
     int w = 0, h = 0;
     if (std::sscanf(o.max_resolution.c_str(), "%dx%d", &w, &h) != 2 || w <= 0 || h <= 0)
@@ -369,6 +392,15 @@ std::function<int()> add_transcode(CLI::App& app) {
                   "refuse inputs longer than this many seconds (preset limits.max_duration_seconds)");
   cmd->add_option("--max-resolution", opts->max_resolution,
                   "refuse inputs larger than WIDTHxHEIGHT (preset limits.max_width/max_height)");
+  cmd->add_option("--codecs", opts->codecs,
+                  "video codecs of the ladder, e.g. h264,av1 (h264, hevc, av1): every size in each; the first "
+                  "keeps the rungs' names, the others are <rung>-<codec>");
+  cmd->add_option("--mp4", opts->mp4,
+                  "rungs also written as a fast-start MP4 (mp4/<rung>.mp4), e.g. 720p: a remux of the rung");
+  cmd->add_option("--thumbnails", opts->thumbnails,
+                  "a thumbnail every this many seconds, and storyboard sprites with a WebVTT track (0 = none)")
+      ->check(CLI::Range(0.0, 600.0));
+  cmd->add_option("--poster", opts->poster, "a poster image: auto (the most representative frame) or SECONDS");
   cmd->add_flag("--overwrite", opts->overwrite, "replace OUTDIR atomically if it exists (s3: the old objects are "
                                                 "deleted once the new manifests are in place)");
   cmd->add_option("--scratch-dir", opts->scratch_dir,

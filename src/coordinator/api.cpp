@@ -12,7 +12,9 @@
 #include <thread>
 #include <unordered_map>
 
+#include "coordinator/ingest/event_intake.hpp"
 #include "coordinator/job_json.hpp"
+#include "coordinator/job_submission.hpp"
 #include "http_socket.hpp"
 #include "log.hpp"
 #include "metrics/registry.hpp"
@@ -26,9 +28,63 @@
 namespace kiln::coordinator {
 namespace {
 
-enum class Scope { kRead = 0, kSubmit = 1, kAdmin = 2 };
+// read < submit < admin; `ingest` (a store's webhook credential) is outside the ladder: it may
+// only post event notifications (so may admin), and gets 403 everywhere else.
+enum class Scope { kRead = 0, kSubmit = 1, kAdmin = 2, kIngest = 3 };
 
 int scope_rank(const std::string& s) { return s == "admin" ? 2 : s == "submit" ? 1 : s == "read" ? 0 : -1; }
+
+bool scope_allows(const std::string& have, Scope need) {
+  if (need == Scope::kIngest) return have == "ingest" || have == "admin";
+  return scope_rank(have) >= static_cast<int>(need);
+}
+
+const char* scope_name(Scope s) {
+  switch (s) {
+    case Scope::kRead: return "read";
+    case Scope::kSubmit: return "submit";
+    case Scope::kAdmin: return "admin";
+    case Scope::kIngest: return "ingest (or admin)";
+  }
+  return "?";
+}
+
+/// Standard base64 decoding; nullopt for anything else.
+std::optional<std::string> from_base64(std::string_view in) {
+  static constexpr std::string_view kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  uint32_t acc = 0;
+  int bits = 0;
+  size_t i = 0;
+  for (; i < in.size() && in[i] != '='; ++i) {
+    size_t v = kAlphabet.find(in[i]);
+    if (v == std::string_view::npos) return std::nullopt;
+    acc = (acc << 6) | static_cast<uint32_t>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out += static_cast<char>((acc >> bits) & 0xff);
+    }
+  }
+  for (; i < in.size(); ++i)
+    if (in[i] != '=') return std::nullopt;
+  return out;
+}
+
+/// The token a request carries: `Bearer TOKEN`, or where `basic` allows it `Basic` with the
+/// token as the password (SNS HTTPS subscriptions and Ceph RGW push endpoints can only send
+/// credentials written in the endpoint URL: https://kiln:TOKEN@host/...). "" when none.
+std::string request_token(const httplib::Request& req, bool basic) {
+  std::string auth = req.get_header_value("Authorization");
+  if (auth.rfind("Bearer ", 0) == 0) return auth.substr(7);
+  if (basic && auth.rfind("Basic ", 0) == 0) {
+    auto decoded = from_base64(auth.substr(6));
+    if (!decoded) return "";
+    size_t colon = decoded->find(':');
+    return colon == std::string::npos ? "" : decoded->substr(colon + 1);
+  }
+  return "";
+}
 
 void send_error(httplib::Response& res, int http, const std::string& code, const std::string& message) {
   res.status = http;
@@ -46,32 +102,6 @@ void send_store_error(httplib::Response& res, const Status& st) {
   logger("api")->warn("database error answered with 503: {}", st.message());
   res.set_header("Retry-After", "5");
   send_error(res, 503, "database_unavailable", "the database is unavailable; try again shortly");
-}
-
-/// Why a new job may not publish to `output`: something is there already. Only the job that
-/// published an output may replace it (the node's result.json marker rule); a new job has no
-/// output yet, so any existing entry, a symlink included, refuses it. nullopt: free.
-std::optional<std::string> existing_output(const std::string& output) {
-  std::error_code ec;
-  auto st = std::filesystem::symlink_status(output, ec);
-  if (ec || !std::filesystem::exists(st)) return std::nullopt;
-  if (std::filesystem::exists(std::filesystem::path(output) / "result.json"))
-    return fmt::format("output '{}' holds another job's published output; remove it or name another", output);
-  return fmt::format("output '{}' exists and is not a Kiln output; name a new directory", output);
-}
-
-/// The same for an output in a bucket: a new job's output folder must hold no object at all.
-/// A Status when the bucket cannot be listed.
-Result<std::optional<std::string>> existing_s3_output(storage::S3Clients& clients, const std::string& output) {
-  auto opened = clients.open(output);
-  if (!opened) return opened.status();
-  const std::string prefix = opened->object.key + "/";
-  auto listed = opened->client->list(prefix, 1);
-  if (!listed) return listed.status();
-  if (listed->empty()) return std::optional<std::string>();
-  return std::optional<std::string>(
-      fmt::format("output '{}' already holds objects ('{}'); a new job never replaces them: remove them or name another",
-                  output, listed->front().key.substr(prefix.size())));
 }
 
 /// A path parameter as a job id: 1 to 18 digits (fits int64); nullopt otherwise.
@@ -120,6 +150,7 @@ class RateLimiter {
 struct ApiServer::Impl {
   Config config;
   store::StorePool& pool;
+  const ingest::EventIntake* intake;
   storage::S3Clients s3_clients{config.locations};  // an s3 output is checked for objects at submit
   httplib::Server server;
   int port = 0;
@@ -130,12 +161,13 @@ struct ApiServer::Impl {
   RateLimiter limiter;
   std::atomic<int> streams{0};
 
-  Impl(const Config& c, store::StorePool& p) : config(c), pool(p), limiter(c.rate_per_second, c.rate_burst) {}
+  Impl(const Config& c, store::StorePool& p, const ingest::EventIntake* i)
+      : config(c), pool(p), intake(i), limiter(c.rate_per_second, c.rate_burst) {}
 
   /// Checks the bearer token; on failure answers 401/403 and returns false.
   bool authorize(const httplib::Request& req, httplib::Response& res, Scope need) {
-    std::string auth = req.get_header_value("Authorization");
-    if (auth.rfind("Bearer ", 0) != 0) {
+    const std::string token = request_token(req, need == Scope::kIngest);
+    if (token.empty()) {
       res.set_header("WWW-Authenticate", "Bearer");
       send_error(res, 401, "unauthenticated", "an Authorization: Bearer <token> header is required");
       return false;
@@ -145,7 +177,7 @@ struct ApiServer::Impl {
       send_store_error(res, store.status());
       return false;
     }
-    auto scope = store::TokenStore(**store).scope_of(auth.substr(7));
+    auto scope = store::TokenStore(**store).scope_of(token);
     if (!scope) {
       send_store_error(res, scope.status());
       return false;
@@ -154,16 +186,14 @@ struct ApiServer::Impl {
       send_error(res, 401, "unauthenticated", "unknown or revoked token");
       return false;
     }
-    if (double wait = limiter.take(auth.substr(7)); wait > 0) {
+    if (double wait = limiter.take(token); wait > 0) {
       refused.counter({"rate_limited"}).inc();
       res.set_header("Retry-After", std::to_string(static_cast<int>(std::ceil(wait))));
       send_error(res, 429, "rate_limited", "too many requests for this token; slow down");
       return false;
     }
-    if (scope_rank(*scope) < static_cast<int>(need)) {
-      send_error(res, 403, "forbidden", fmt::format("this needs a {} token; yours is {}",
-                                                   need == Scope::kAdmin ? "admin" : need == Scope::kSubmit ? "submit" : "read",
-                                                   *scope));
+    if (!scope_allows(*scope, need)) {
+      send_error(res, 403, "forbidden", fmt::format("this needs a {} token; yours is {}", scope_name(need), *scope));
       return false;
     }
     return true;
@@ -258,6 +288,17 @@ struct ApiServer::Impl {
       res.set_content(metrics::default_registry().exposition(), "text/plain; version=0.0.4");
     });
     post("/v1/jobs", "/v1/jobs", [this](const httplib::Request& req, httplib::Response& res) { submit(req, res); });
+    post("/v1/ingest/s3-events", "/v1/ingest/s3-events", [this](const httplib::Request& req, httplib::Response& res) {
+      if (!authorize(req, res, Scope::kIngest)) return;
+      if (!intake)
+        return send_error(res, 404, "no_watch_rules", "this coordinator has no [[watch]] rules to take S3 events");
+      with_store(res, [&](store::Db& db) {
+        auto answer = intake->handle(req.body, db);
+        if (!answer) return send_store_error(res, answer.status());
+        if (answer->http != 200) return send_error(res, answer->http, answer->code, answer->message);
+        send_json(res, answer->body);
+      });
+    });
     get("/v1/jobs", "/v1/jobs", [this](const httplib::Request& req, httplib::Response& res) { list(req, res); });
     get(R"(/v1/jobs/(\d+))", "/v1/jobs/{id}", [this](const httplib::Request& req, httplib::Response& res) {
       if (!authorize(req, res, Scope::kRead)) return;
@@ -313,51 +354,37 @@ struct ApiServer::Impl {
       return send_error(res, 400, "too_deep", fmt::format("the body nests deeper than {} levels", kMaxJsonDepth));
     nlohmann::json body = nlohmann::json::parse(req.body, nullptr, false);
     if (body.is_discarded()) return send_error(res, 400, "malformed_json", "the body is not valid JSON");
-    auto job = parse_job_request(body);
-    if (!job) return send_error(res, 400, "invalid_spec", job.status().message());
-    // Paths only inside storage locations, resolved here (symlinks followed) so the row names
-    // the real paths; the node checks them again before it touches a file.
-    auto paths = config.locations.resolve_job(job->spec["input"].get<std::string>(), job->spec["output"].get<std::string>());
-    if (!paths) return send_error(res, 400, "path_not_allowed", paths.status().message());
-    job->spec["input"] = paths->input;
-    job->spec["output"] = paths->output;
-    if (storage::is_s3_url(paths->output)) {
-      auto existing = existing_s3_output(s3_clients, paths->output);
-      if (!existing) {
-        logger("api")->warn("cannot check output {} at submit: {}", paths->output, existing.status().message());
-        res.set_header("Retry-After", "5");
-        return send_error(res, 503, "storage_unavailable",
-                          fmt::format("cannot check whether output '{}' is free: object storage answered {}; try "
-                                      "again, or ask the operator (the coordinator's log says more)",
-                                      paths->output, code_name(existing.status().code())));
-      }
-      if (*existing) return send_error(res, 400, "output_exists", **existing);
-    } else if (auto existing = existing_output(paths->output)) {
-      return send_error(res, 400, "output_exists", *existing);
+    auto prepared = prepare_job(body, config.locations, s3_clients, req.get_header_value("Idempotency-Key"));
+    if (prepared.refusal) {
+      if (prepared.refusal->http == 503) res.set_header("Retry-After", "5");
+      return send_error(res, prepared.refusal->http, prepared.refusal->code, prepared.refusal->message);
     }
-    job->idempotency_key = req.get_header_value("Idempotency-Key");
-    if (job->idempotency_key.size() > 256)
-      return send_error(res, 400, "invalid_idempotency_key", "Idempotency-Key is longer than 256 bytes");
     with_store(res, [&](store::Db& db) {
-      auto r = store::JobStore(db).submit(*job);
+      auto r = store::JobStore(db).submit(prepared.job);
       if (!r) return send_store_error(res, r.status());
-      if (r->output_busy)
-        return send_error(res, 409, "output_busy", fmt::format("job {} ({}) is already writing output '{}'", r->job.id,
-                                                               state_name(r->job.state), paths->output));
-      if (r->conflict)
-        return send_error(res, 409, "idempotency_conflict",
-                          fmt::format("Idempotency-Key '{}' belongs to job {} with a different spec", job->idempotency_key, r->job.id));
+      if (auto refusal = refusal_of(*r, prepared.job)) return send_error(res, refusal->http, refusal->code, refusal->message);
       send_json(res, job_json(r->job), r->created ? 201 : 200);
     });
   }
 
   void list(const httplib::Request& req, httplib::Response& res) {
     if (!authorize(req, res, Scope::kRead)) return;
-    std::optional<JobState> state;
+    JobFilter filter;
     if (req.has_param("state")) {
-      state = parse_state(req.get_param_value("state"));
-      if (!state) return send_error(res, 400, "invalid_state", "unknown state '" + req.get_param_value("state") + "'");
+      filter.state = parse_state(req.get_param_value("state"));
+      if (!filter.state) return send_error(res, 400, "invalid_state", "unknown state '" + req.get_param_value("state") + "'");
     }
+    filter.input_location = req.get_param_value("inputLocation");
+    filter.input_key = req.get_param_value("inputKey");
+    filter.metadata_key = req.get_param_value("metadataKey");
+    filter.metadata_value = req.get_param_value("metadataValue");
+    if (!filter.input_key.empty() && filter.input_location.empty())
+      return send_error(res, 400, "invalid_filter", "inputKey needs inputLocation (the [[location]] the key is in)");
+    if (req.has_param("metadataValue") != req.has_param("metadataKey") ||
+        (req.has_param("metadataKey") && filter.metadata_key.empty()))
+      return send_error(res, 400, "invalid_filter", "metadataKey and metadataValue go together (a non-empty key)");
+    for (const auto* v : {&filter.input_location, &filter.input_key, &filter.metadata_key, &filter.metadata_value})
+      if (v->size() > 4096) return send_error(res, 400, "invalid_filter", "a filter value is longer than 4096 bytes");
     int limit = 50;
     if (req.has_param("limit")) {
       auto l = parse_id(req.get_param_value("limit"));
@@ -371,7 +398,7 @@ struct ApiServer::Impl {
       cursor = *c;
     }
     with_store(res, [&](store::Db& db) {
-      auto jobs = store::JobStore(db).list(state, limit, cursor);
+      auto jobs = store::JobStore(db).list(filter, limit, cursor);
       if (!jobs) return send_store_error(res, jobs.status());
       nlohmann::json out = {{"jobs", nlohmann::json::array()}};
       for (const auto& j : *jobs) out["jobs"].push_back(job_json(j));
@@ -449,7 +476,8 @@ struct ApiServer::Impl {
   }
 };
 
-ApiServer::ApiServer(const Config& config, store::StorePool& pool) : impl_(std::make_unique<Impl>(config, pool)) {
+ApiServer::ApiServer(const Config& config, store::StorePool& pool, const ingest::EventIntake* intake)
+    : impl_(std::make_unique<Impl>(config, pool, intake)) {
   impl_->routes();
 }
 ApiServer::~ApiServer() = default;

@@ -1,6 +1,7 @@
 #pragma once
 // The coordinator's HTTP API (cpp-httplib): jobs, nodes, devices, events (SSE), health,
-// metrics. Bearer tokens on everything but /healthz and /readyz.
+// metrics, and S3 event notifications for ingest. Bearer tokens on everything but /healthz and
+// /readyz.
 
 #include <memory>
 #include <string>
@@ -14,9 +15,15 @@ class StorePool;
 
 namespace kiln::coordinator {
 
+namespace ingest {
+class EventIntake;
+}
+
 class ApiServer {
  public:
-  ApiServer(const Config& config, store::StorePool& pool);
+  /// `intake` (may be null: no [[watch]] rules) serves POST /v1/ingest/s3-events; it must
+  /// outlive the server.
+  ApiServer(const Config& config, store::StorePool& pool, const ingest::EventIntake* intake = nullptr);
   ~ApiServer();
   /// Binds the listening socket; returns the port (useful with port 0).
   Result<int> bind();

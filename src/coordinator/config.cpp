@@ -72,10 +72,15 @@ Result<Config> parse_config(std::string_view text, std::string_view origin) {
       if (r.type != "webhook" && r.type != "slack" && r.type != "alertmanager")
         return Status(Code::kUsage, fmt::format("{}: type = '{}' (webhook, slack or alertmanager)", where, r.type));
       if (r.url.empty() || r.name.empty()) return Status(Code::kUsage, fmt::format("{}: name and url are required", where));
+      if (r.name[0] == '@')
+        return Status(Code::kUsage, fmt::format("{}: name = '{}': names starting with '@' are Kiln's own", where, r.name));
       if (r.events.empty()) r.events = {"error", "discarded", "node_lost", "device_quarantined"};
       c.receivers.push_back(std::move(r));
     }
   }
+  auto watches = ingest::parse_watch_rules(root, origin, c.locations);
+  if (!watches) return watches.status();
+  c.watches = std::move(watches).value();
   return c;
 }
 

@@ -1,9 +1,11 @@
 #pragma once
-// coordinator.toml: the database, the API's address, chores, and where alerts go.
+// coordinator.toml: the database, the API's address, chores, where alerts go, and which uploads
+// become jobs ([[watch]]).
 
 #include <string>
 #include <vector>
 
+#include "coordinator/ingest/watch_rule.hpp"
 #include "kiln/status.hpp"
 #include "storage/location.hpp"
 
@@ -39,6 +41,7 @@ struct Config {
   int retention_batch_rows = 1000;    // at most this many rows per table per chore round
   std::vector<Receiver> receivers;
   storage::Locations locations;  // [[location]]: where job paths may lie (none: every submit is refused)
+  std::vector<ingest::WatchRule> watches;  // [[watch]]: uploads that become jobs
 };
 
 Result<Config> load_config(const std::string& path);

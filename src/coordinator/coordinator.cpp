@@ -13,6 +13,7 @@
 #include "alert/senders.hpp"
 #include "alert/wording.hpp"
 #include "coordinator/api.hpp"
+#include "coordinator/ingest/ingest_service.hpp"
 #include "log.hpp"
 #include "metrics/registry.hpp"
 #include "store/event_store.hpp"
@@ -257,11 +258,16 @@ int run(const Config& config, const std::atomic<bool>& stop, const std::function
       if (r.type != "alertmanager")
         if (auto st = events.ensure_receiver(r.name); !st.is_ok())
           log->warn("{}: registering the receiver: {} (the delivery loop retries)", r.name, st.message());
+    // Ingest's own receiver too: an upload taken by the first request must get its actions.
+    if (!config.watches.empty())
+      if (auto st = events.ensure_receiver(ingest::kOutcomeReceiver); !st.is_ok())
+        log->warn("{}: registering the receiver: {} (the ingest loop retries)", ingest::kOutcomeReceiver, st.message());
   }
   store::StorePool pool(config.database_url, config.api_threads);  // one per API worker thread
   if (config.locations.empty())
     log->warn("no [[location]] configured: every submission will be refused (path_not_allowed)");
-  ApiServer api(config, pool);
+  ingest::IngestService ingest(config);
+  ApiServer api(config, pool, ingest.intake());
   auto port = api.bind();
   if (!port) {
     log->error("{}", port.status().message());
@@ -273,11 +279,13 @@ int run(const Config& config, const std::atomic<bool>& stop, const std::function
   std::atomic<bool> leading{false};
   std::thread reaper([&] { guarded("chores", stop, [&] { chores(config, stop, leading); }); });
   std::thread sender([&] { guarded("alert delivery", stop, [&] { delivery(config, stop, leading); }); });
+  ingest.start(stop);
   while (!stop.load()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   api.stop();
   server.join();
   reaper.join();
   sender.join();
+  ingest.join();
   log->info("stopped");
   return 0;
 }

@@ -1,6 +1,6 @@
 #pragma once
 // `kiln coordinator`: migrates the database, serves the API, and runs the leader's chores
-// (lease reaper, lost nodes) and alert delivery from the outbox.
+// (lease reaper, lost nodes), alert delivery from the outbox, and ingest ([[watch]] rules).
 
 #include <atomic>
 #include <functional>

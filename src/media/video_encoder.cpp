@@ -3,6 +3,9 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <cstdlib>
+#include <string>
+#include <utility>
 
 #include "av/av_error.hpp"
 
@@ -30,7 +33,27 @@ constexpr EncoderOption kEncoderOptions[] = {
     {"h264_qsv", "look_ahead", "0"},
     {"h264_qsv", "preset", "medium"},
     {"h264_vaapi", "rc_mode", "VBR"},  // vaapi_encode makes a forced I frame an IDR itself
+    {"hevc_nvenc", "forced-idr", "1"},
+    {"hevc_nvenc", "no-scenecut", "1"},
+    {"hevc_nvenc", "preset", "p4"},
+    {"hevc_nvenc", "rc", "vbr"},
+    {"hevc_qsv", "forced_idr", "1"},
+    {"hevc_qsv", "look_ahead", "0"},
+    {"hevc_qsv", "preset", "medium"},
+    {"hevc_vaapi", "rc_mode", "VBR"},
+    {"libx265", "forced-idr", "1"},
 };
+
+/// x264's preset names for SVT-AV1's numbered presets (higher is faster): the same place on
+/// the speed/quality curve, roughly.
+int svtav1_preset(const std::string& x264_preset) {
+  static constexpr std::pair<const char*, int> kMap[] = {
+      {"ultrafast", 12}, {"superfast", 11}, {"veryfast", 10}, {"faster", 9}, {"fast", 8},
+      {"medium", 7},     {"slow", 6},       {"slower", 5},    {"veryslow", 4}, {"placebo", 3}};
+  for (const auto& [name, n] : kMap)
+    if (x264_preset == name) return n;
+  return 10;
+}
 
 std::string x264_params(const VideoEncoderConfig& /*config*/) {
   // scenecut=0: a scene cut would put a keyframe in one rendition and not another.
@@ -56,7 +79,8 @@ Result<av::CodecContextPtr> open_video_encoder(const VideoEncoderConfig& config)
   ctx->rc_max_rate = config.spec.maxrate;
   ctx->rc_buffer_size = static_cast<int>(config.spec.bufsize);
   double fps = config.frame_rate.num > 0 ? av_q2d(config.frame_rate) : 30.0;
-  ctx->gop_size = std::max(1, static_cast<int>(std::lround(config.gop_seconds * fps)));
+  ctx->gop_size = config.gop_frames > 0 ? config.gop_frames
+                                        : std::max(1, static_cast<int>(std::lround(config.gop_seconds * fps)));
   ctx->keyint_min = ctx->gop_size;
   ctx->flags |= AV_CODEC_FLAG_GLOBAL_HEADER | AV_CODEC_FLAG_CLOSED_GOP;
   ctx->thread_count = config.threads;
@@ -75,8 +99,21 @@ Result<av::CodecContextPtr> open_video_encoder(const VideoEncoderConfig& config)
   if (config.encoder == "libx264") {
     av_dict_set(&opts, "preset", config.spec.x264_preset.c_str(), 0);
     av_dict_set(&opts, "x264-params", x264_params(config).c_str(), 0);
+  } else if (config.encoder == "libx265") {
+    // The same rules as x264's: no scene-cut keyframes, closed GOPs; parameter sets in hvcC
+    // only (the global header), as the hvc1 sample entry requires.
+    av_dict_set(&opts, "preset", config.spec.x264_preset.c_str(), 0);
+    av_dict_set(&opts, "x265-params", "scenecut=0:open-gop=0:log-level=error", 0);
+  } else if (config.encoder == "libsvtav1") {
+    // SVT-AV1 prints its configuration banner to stderr unless told otherwise (1: errors).
+    setenv("SVT_LOG", "1", 0);
+    // Closed GOPs of gop_size frames (irefresh-type=2: each a key frame a player can start on);
+    // VBR at the rung's bitrate. The caller keeps every rendition on this fixed grid.
+    av_dict_set(&opts, "preset", std::to_string(svtav1_preset(config.spec.x264_preset)).c_str(), 0);
+    av_dict_set(&opts, "svtav1-params", "irefresh-type=2", 0);
+    ctx->rc_max_rate = 0;  // SVT-AV1 1.4 takes a maximum only in capped-CRF mode
   }
-  av_dict_set(&opts, "profile", config.spec.profile.c_str(), 0);
+  if (config.encoder != "libsvtav1") av_dict_set(&opts, "profile", config.spec.profile.c_str(), 0);
   if (!config.spec.level.empty()) av_dict_set(&opts, "level", config.spec.level.c_str(), 0);
   int ret = avcodec_open2(ctx.get(), codec, &opts);
   av_dict_free(&opts);

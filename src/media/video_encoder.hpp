@@ -19,6 +19,7 @@ struct VideoEncoderConfig {
   AVRational frame_rate{30, 1};
   Rendition spec;
   double gop_seconds = 2.0;
+  int gop_frames = 0;              // > 0: the GOP in frames (the ladder's keyframe grid by count)
   int threads = 0;                 // 0 = the encoder's own choice
   AVBufferRef* hw_frames = nullptr;  // frames context of device frames (not owned); else null
   AVColorPrimaries color_primaries = AVCOL_PRI_UNSPECIFIED;

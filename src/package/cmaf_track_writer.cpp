@@ -93,6 +93,8 @@ Result<std::unique_ptr<CmafTrackWriter>> CmafTrackWriter::open(const std::string
   if (!st) return Status(Code::kInternal, "out of memory adding a stream");
   AV_TRY(avcodec_parameters_from_context(st->codecpar, encoder), Code::kInternal,
          "copying encoder parameters");
+  // hvc1: parameter sets only in the sample entry, what Apple's players require of HEVC.
+  if (encoder->codec_id == AV_CODEC_ID_HEVC) st->codecpar->codec_tag = MKTAG('h', 'v', 'c', '1');
   st->time_base = encoder->time_base;
   auto* buf = static_cast<uint8_t*>(av_malloc(kAvioBufferSize));
   w->avio_.reset(avio_alloc_context(buf, kAvioBufferSize, 1, w.get(), nullptr,
@@ -117,8 +119,9 @@ Result<std::unique_ptr<CmafTrackWriter>> CmafTrackWriter::open(const std::string
   AV_TRY(ret, Code::kInternal, fmt::format("writing the {} init segment", folder));
   w->track_tb_ = st->time_base;
   w->summary_.timescale = st->time_base.den;
-  w->summary_.codecs = rfc6381_codec(st->codecpar);
   avio_flush(raw->pb);
+  w->summary_.codecs = rfc6381_codec(
+      st->codecpar, std::string_view(reinterpret_cast<const char*>(w->buffer_.data()), w->buffer_.size()));
   w->summary_.init_bytes = static_cast<int64_t>(w->buffer_.size());
   KILN_RETURN_IF_ERROR(w->save("init.mp4"));
   return w;

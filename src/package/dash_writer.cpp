@@ -1,6 +1,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 
 #include "package/manifest.hpp"
 #include "package/manifest_io.hpp"
@@ -64,14 +65,22 @@ std::string dash_mpd(const Presentation& p, const std::string& media_prefix) {
       "type=\"static\" mediaPresentationDuration=\"{}\" minBufferTime=\"{}\">\n"
       "  <Period id=\"0\" start=\"PT0S\">\n",
       iso_duration(duration), iso_duration(p.segment_seconds));
-  if (!p.video.empty()) {
+  // One video adaptation set per codec, in the presentation's order (the first is the one
+  // every player can decode): a player picks the set whose codecs it supports.
+  int set_id = 0;
+  for (size_t i = 0; i < p.video.size();) {
+    size_t end = i;
     int max_w = 0, max_h = 0;
-    for (const auto& v : p.video) max_w = std::max(max_w, v.width), max_h = std::max(max_h, v.height);
+    while (end < p.video.size() && p.video[end].codec == p.video[i].codec) {
+      max_w = std::max(max_w, p.video[end].width), max_h = std::max(max_h, p.video[end].height);
+      ++end;
+    }
     out += fmt::format(
-        "    <AdaptationSet id=\"0\" contentType=\"video\" mimeType=\"video/mp4\" "
+        "    <AdaptationSet id=\"{}\" contentType=\"video\" mimeType=\"video/mp4\" "
         "segmentAlignment=\"true\" startWithSAP=\"1\" maxWidth=\"{}\" maxHeight=\"{}\">\n",
-        max_w, max_h);
-    for (const auto& v : p.video) {
+        set_id++, max_w, max_h);
+    for (; i < end; ++i) {
+      const auto& v = p.video[i];
       out += fmt::format(
           "      <Representation id=\"{}\" bandwidth=\"{}\" width=\"{}\" height=\"{}\" "
           "sar=\"1:1\" frameRate=\"{}/{}\" codecs=\"{}\">\n",
@@ -84,15 +93,26 @@ std::string dash_mpd(const Presentation& p, const std::string& media_prefix) {
   if (p.audio) {
     const auto& a = *p.audio;
     out += fmt::format(
-        "    <AdaptationSet id=\"1\" contentType=\"audio\" mimeType=\"audio/mp4\" "
+        "    <AdaptationSet id=\"{}\" contentType=\"audio\" mimeType=\"audio/mp4\" "
         "segmentAlignment=\"true\" startWithSAP=\"1\">\n"
         "      <Representation id=\"{}\" bandwidth=\"{}\" audioSamplingRate=\"{}\" "
         "codecs=\"{}\">\n"
         "        <AudioChannelConfiguration "
         "schemeIdUri=\"urn:mpeg:dash:23003:3:audio_channel_configuration:2011\" "
         "value=\"{}\" />\n",
-        a.track.folder, a.track.peak_bitrate(), a.sample_rate, a.track.codecs, a.channels);
+        set_id++, a.track.folder, a.track.peak_bitrate(), a.sample_rate, a.track.codecs, a.channels);
     out += segment_template(a.track, media_prefix) + "      </Representation>\n    </AdaptationSet>\n";
+  }
+  if (p.thumbnails) {
+    const auto& t = *p.thumbnails;
+    out += fmt::format(
+        "    <AdaptationSet id=\"{}\" contentType=\"image\" mimeType=\"{}\">\n"
+        "      <SegmentTemplate media=\"{}\" duration=\"{}\" timescale=\"1000\" startNumber=\"1\" />\n"
+        "      <Representation id=\"thumbnails\" bandwidth=\"{}\" width=\"{}\" height=\"{}\">\n"
+        "        <EssentialProperty schemeIdUri=\"http://dashif.org/thumbnail_tile\" value=\"{}x{}\" />\n"
+        "      </Representation>\n    </AdaptationSet>\n",
+        set_id++, t.mime_type, xml_attr(media_prefix + t.media), std::llround(t.seconds_per_sprite * 1000), std::max<int64_t>(t.bandwidth, 1),
+        t.sprite_width, t.sprite_height, t.columns, t.rows);
   }
   return out + "  </Period>\n</MPD>\n";
 }

@@ -19,6 +19,7 @@ struct VideoTrack {
   int width = 0;
   int height = 0;
   Rational frame_rate;
+  std::string codec = "h264";  // h264, hevc, av1: one DASH adaptation set per codec
 };
 
 struct AudioTrack {
@@ -27,9 +28,22 @@ struct AudioTrack {
   int sample_rate = 48000;
 };
 
+/// Storyboard sprites as a DASH image adaptation set (DASH-IF IOP 6.2.6, the
+/// http://dashif.org/thumbnail_tile scheme that dash.js reads): sprite N covers
+/// [(N-1) x seconds_per_sprite, N x seconds_per_sprite).
+struct ThumbnailTrack {
+  std::string media;               // "thumbs/sprite_$Number%04d$.jpg"
+  std::string mime_type;           // image/jpeg, image/webp
+  int columns = 0, rows = 0;
+  int sprite_width = 0, sprite_height = 0;
+  double seconds_per_sprite = 0;
+  int64_t bandwidth = 0;           // bits/s of sprites over the presentation
+};
+
 struct Presentation {
-  std::vector<VideoTrack> video;   // highest first
+  std::vector<VideoTrack> video;   // grouped by codec (the ladder's order), highest first in each
   std::optional<AudioTrack> audio;
+  std::optional<ThumbnailTrack> thumbnails;
   double segment_seconds = 4;
 };
 

@@ -33,8 +33,10 @@ extern "C" {
 #include "media/video_encoder.hpp"
 #include "media/video_filter.hpp"
 #include "package/cmaf_track_writer.hpp"
+#include "package/progressive_mp4_writer.hpp"
 #include "log.hpp"
 #include "pipeline/frame_queue.hpp"
+#include "pipeline/thumbnailer.hpp"
 
 namespace kiln::pipeline {
 namespace {
@@ -128,7 +130,9 @@ struct Rendition {
   std::vector<Rendition*> children;  // renditions scaled from this one's output (cascade)
   int encoder_threads = 0;           // 0 = the encoder's own choice
   bool has_parent = false;
-  std::unique_ptr<package::CmafTrackWriter> writer;
+  std::string encoder;               // chosen for its codec on the job's device (encoder_for)
+  std::unique_ptr<package::CmafTrackWriter> writer;  // its CMAF track, when packaged
+  std::unique_ptr<package::ProgressiveMp4Writer> mp4;  // its MP4, when asked for
   std::atomic<int64_t> frames{0};
   std::atomic<double> media_seconds{0};
   std::thread thread;
@@ -142,7 +146,34 @@ struct WorkerContext {
   package::SharedTimeline* timeline;
   JobState* job;
   StageClocks* clocks;
+  // Keyframes every `gop_frames` frames, counted, instead of at timestamps: when an encoder of
+  // the ladder cannot be forced (SVT-AV1 in FFmpeg 5.1), every rendition follows its fixed GOP,
+  // so all codecs share one keyframe grid. Each rendition sees the same frames in order.
+  bool keyframes_by_count = false;
+  int gop_frames = 0;
 };
+
+/// The encoder for a rendition's codec on the recipe's device: the recipe's own for its codec
+/// (H.264), the backend's encoder of another codec where the device lists that codec, else the
+/// codec's software encoder (frames then leave the device before it: a hybrid).
+std::string encoder_for(const PlannedRendition& r, const VideoRecipe& recipe) {
+  if (r.codec == "h264") return recipe.encoder;
+  const VideoCodecInfo* info = video_codec(r.codec);
+  if (!info) return "";
+  const char* hw = recipe.backend == "vaapi" ? info->vaapi_encoder
+                   : recipe.backend == "qsv" ? info->qsv_encoder
+                   : recipe.backend == "nvenc" ? info->nvenc_encoder
+                                               : nullptr;
+  const auto& listed = recipe.device.encode_codecs;
+  if (hw && std::find(listed.begin(), listed.end(), r.codec) != listed.end()) return hw;
+  return info->software_encoder;
+}
+
+/// Whether `encoder` takes frames in device memory.
+bool takes_device_frames(const std::string& encoder) {
+  const AVCodec* c = avcodec_find_encoder_by_name(encoder.c_str());
+  return c && (c->capabilities & AV_CODEC_CAP_HARDWARE);
+}
 
 class RenditionWorker {
  public:
@@ -157,7 +188,7 @@ class RenditionWorker {
         st.code() == Code::kDeviceLost || st.code() == Code::kBusy || st.code() == Code::kIo)
       return st;
     return {Code::kDeviceLost, fmt::format("{} device {} failed on rendition {}: {}", recipe.backend,
-                                           recipe.device.id, r_.plan.spec.name, st.message())};
+                                           recipe.device.id, r_.plan.folder, st.message())};
   }
 
  private:
@@ -205,8 +236,10 @@ class RenditionWorker {
 
   Status rebuild_chain(const AVFrame* frame) {
     KILN_RETURN_IF_ERROR(flush_chain());
-    const std::string desc = ctx_.config->recipe.scale_filter(
-        ScaleRequest{r_.plan.width, r_.plan.height, r_.has_parent, frame->hw_frames_ctx != nullptr});
+    const std::string desc = frame->hw_frames_ctx && !takes_device_frames(r_.encoder)
+                                 ? download_chain(frame)
+                                 : ctx_.config->recipe.scale_filter(ScaleRequest{
+                                       r_.plan.width, r_.plan.height, r_.has_parent, frame->hw_frames_ctx != nullptr});
     auto chain = media::FilterChain::create(media::FrameParams::of(frame, ctx_.time_base, ctx_.frame_rate), desc,
                                             1, ctx_.config->recipe.hw_device.get());
     if (!chain) return chain.status();
@@ -214,6 +247,15 @@ class RenditionWorker {
     chain_.emplace(std::move(chain).value());
     out_time_base_ = chain_->output_time_base();
     return Status::ok();
+  }
+
+  /// A software encoder of another codec fed from a device: download, then the device's
+  /// scaler's job done in system memory.
+  std::string download_chain(const AVFrame* frame) const {
+    const auto* frames = reinterpret_cast<const AVHWFramesContext*>(frame->hw_frames_ctx->data);
+    const char* sw = av_get_pix_fmt_name(frames->sw_format);
+    return fmt::format("hwdownload,format={},zscale=w={}:h={}:filter=lanczos,format=yuv420p,setsar=1",
+                       sw ? sw : "nv12", r_.plan.width, r_.plan.height);
   }
 
   Status drain_chain() {
@@ -244,7 +286,7 @@ class RenditionWorker {
   Status open_encoder(const AVFrame* frame) {
     const auto& cfg = *ctx_.config;
     media::VideoEncoderConfig ec;
-    ec.encoder = cfg.recipe.encoder;
+    ec.encoder = r_.encoder;
     ec.width = frame->width;
     ec.height = frame->height;
     ec.pix_fmt = static_cast<AVPixelFormat>(frame->format);
@@ -253,6 +295,7 @@ class RenditionWorker {
     ec.frame_rate = ctx_.frame_rate;
     ec.spec = r_.plan.spec;
     ec.gop_seconds = cfg.ladder.gop_seconds;
+    ec.gop_frames = ctx_.gop_frames;
     ec.threads = r_.encoder_threads;
     ec.color_primaries = frame->color_primaries;
     ec.color_trc = frame->color_trc;
@@ -261,7 +304,9 @@ class RenditionWorker {
     auto enc = media::open_video_encoder(ec);
     if (!enc) return enc.status();
     encoder_ = std::move(enc).value();
-    auto writer = package::CmafTrackWriter::open(cfg.out_dir, r_.plan.spec.name, encoder_.get(),
+    if (r_.mp4) KILN_RETURN_IF_ERROR(r_.mp4->start_video(encoder_.get()));
+    if (!r_.plan.packaged) return Status::ok();
+    auto writer = package::CmafTrackWriter::open(cfg.out_dir, r_.plan.folder, encoder_.get(),
                                                  cfg.ladder.segment_seconds, ctx_.timeline);
     if (!writer) return writer.status();
     r_.writer = std::move(writer).value();
@@ -274,7 +319,9 @@ class RenditionWorker {
       // Keyframes at the same timestamps in every rendition: the segmenter cuts there.
       double t = frame->pts * av_q2d(out_time_base_);
       frame->pict_type = AV_PICTURE_TYPE_NONE;
-      if (t >= next_keyframe_ - kKeyframeEpsilon) {
+      if (ctx_.keyframes_by_count) {
+        if (r_.frames.load(std::memory_order_relaxed) % ctx_.gop_frames == 0) frame->pict_type = AV_PICTURE_TYPE_I;
+      } else if (t >= next_keyframe_ - kKeyframeEpsilon) {
         frame->pict_type = AV_PICTURE_TYPE_I;
         next_keyframe_ = next_keyframe_time(t, ctx_.config->ladder.gop_seconds,
                                             ctx_.config->ladder.segment_seconds);
@@ -291,16 +338,18 @@ class RenditionWorker {
       ret = avcodec_send_frame(encoder_.get(), frame);
     }
     if (ret < 0 && ret != AVERROR_EOF)
-      return av::to_status(ret, Code::kInternal, fmt::format("encoding {}", r_.plan.spec.name));
+      return av::to_status(ret, Code::kInternal, fmt::format("encoding {} ({})", r_.plan.folder, r_.encoder));
     for (;;) {
       {
         StageTimer t(ctx_.clocks->encode);
         ret = avcodec_receive_packet(encoder_.get(), packet_.get());
       }
       if (ret == AVERROR(EAGAIN) || ret == AVERROR_EOF) return Status::ok();
-      AV_TRY(ret, Code::kInternal, fmt::format("encoding {}", r_.plan.spec.name));
+      AV_TRY(ret, Code::kInternal, fmt::format("encoding {} ({})", r_.plan.folder, r_.encoder));
       StageTimer t(ctx_.clocks->package);
-      KILN_RETURN_IF_ERROR(r_.writer->write(packet_.get()));
+      if (r_.mp4) KILN_RETURN_IF_ERROR(r_.mp4->write_video(packet_.get()));  // a copy: the track takes it
+      if (r_.writer) KILN_RETURN_IF_ERROR(r_.writer->write(packet_.get()));
+      av_packet_unref(packet_.get());
     }
   }
 
@@ -416,7 +465,11 @@ class Decoder {
       AVStream* ast = fmt->streams[info.audio->index];
       auto audio = media::AudioTranscoder::open(
           ast, cfg_.ladder.audio, origin_ * av_q2d(tb_),
-          [this](AVPacket* p) { return audio_writer_->write(p); });
+          [this](AVPacket* p) {
+            for (auto& r : renditions_)  // the MP4s' copies first: the track takes the packet
+              if (r->mp4) KILN_RETURN_IF_ERROR(r->mp4->write_audio(p));
+            return audio_writer_->write(p);
+          });
       if (!audio) return audio.status();
       audio_.emplace(std::move(audio).value());
       auto writer = package::CmafTrackWriter::open(cfg_.out_dir, "audio", audio_->encoder(),
@@ -473,6 +526,10 @@ class Decoder {
     // A cascaded rendition's queue is fed, and finished, by its parent's worker.
     for (auto& r : renditions_)
       if (!r->has_parent) r->queue.finish();
+    if (thumbnailer_)
+      thumbnailer_->finish(last_out_.get(), last_pts_ == AV_NOPTS_VALUE
+                                                ? 0
+                                                : (last_pts_ + default_duration_ - origin_) * av_q2d(tb_));
     if (audio_) KILN_RETURN_IF_ERROR(audio_->finish());
     return Status::ok();
   }
@@ -719,9 +776,16 @@ class Decoder {
       if (!ref) return {Code::kInternal, "out of memory referencing a frame"};
       if (!r->queue.push(std::move(ref))) return Status::ok();  // worker gone; job failing
     }
+    if (thumbnailer_) thumbnailer_->offer(f);  // false: it failed, and its error ends the job
     return Status::ok();
   }
 
+ public:
+  /// The branch that takes poster and thumbnail frames (nullptr: none). Set before run().
+  void set_thumbnailer(Thumbnailer* t) { thumbnailer_ = t; }
+
+ private:
+  Thumbnailer* thumbnailer_ = nullptr;
   const RunnerConfig& cfg_;
   std::vector<std::unique_ptr<Rendition>>& renditions_;
   JobState& job_;
@@ -756,9 +820,19 @@ class Decoder {
 /// (1080p -> 720p -> 480p rather than 1080p -> 720p and 1080p -> 480p). The quality cost is
 /// measured in bench/ (SSIM against a lanczos downscale of the source).
 void plan_cascade(std::vector<std::unique_ptr<Rendition>>& renditions) {
+  const std::string first_codec = renditions.empty() ? "" : renditions.front()->plan.codec;
   for (auto& r : renditions) {
     Rendition* parent = nullptr;
+    if (r->plan.codec != first_codec) {
+      // Another codec of a size the ladder already scales: that rendition's frames, as they are.
+      for (auto& p : renditions)
+        if (p->plan.codec == first_codec && p->plan.packaged && p->plan.width == r->plan.width &&
+            p->plan.height == r->plan.height)
+          parent = p.get();
+    }
     for (auto& p : renditions) {
+      if (parent) break;
+      if (p->plan.codec != first_codec) continue;  // codec variants feed no one
       if (p.get() == r.get() || p->plan.width < r->plan.width * kCascadeRatio ||
           p->plan.height < r->plan.height * kCascadeRatio)
         continue;
@@ -857,7 +931,8 @@ Result<RunnerOutput> run_ladder(const RunnerConfig& config) {
     renditions.back()->plan = plan;
   }
   const bool has_audio = config.input->info.audio.has_value();
-  package::SharedTimeline timeline(static_cast<int>(renditions.size()) + (has_audio ? 1 : 0));
+  const auto packaged = std::count_if(renditions.begin(), renditions.end(), [](const auto& r) { return r->plan.packaged; });
+  package::SharedTimeline timeline(static_cast<int>(packaged) + (has_audio ? 1 : 0));
 
   StageClocks clocks;
   Decoder decoder(config, renditions, job, &clocks);
@@ -865,22 +940,56 @@ Result<RunnerOutput> run_ladder(const RunnerConfig& config) {
   WorkerContext ctx{&config, decoder.time_base(), decoder.frame_rate(), &timeline, &job, &clocks};
   plan_cascade(renditions);
   const int cpus = usable_cpus();
-  for (auto& r : renditions)
-    r->encoder_threads = config.encoder_threads > 0 || config.recipe.encoder != "libx264"
+  for (auto& r : renditions) {
+    r->encoder = encoder_for(r->plan, config.recipe);
+    r->encoder_threads = config.encoder_threads > 0 || r->encoder != "libx264"
                              ? config.encoder_threads
                              : x264_threads_for(r->plan, config.renditions, cpus);
+    const VideoCodecInfo* codec = video_codec(r->plan.codec);
+    if (codec && !codec->forced_keyframes && r->encoder == codec->software_encoder) ctx.keyframes_by_count = true;
+    if (r->plan.mp4) {
+      auto mp4 = package::ProgressiveMp4Writer::create(
+          (std::filesystem::path(config.out_dir) / "mp4" / (r->plan.spec.name + ".mp4")).string(),
+          decoder.audio() ? decoder.audio()->encoder() : nullptr);
+      if (!mp4) return mp4.status();
+      r->mp4 = std::move(mp4).value();
+    }
+  }
+  ThumbnailerConfig tcfg{config.ladder.thumbnails, config.ladder.poster, config.out_dir,
+                        config.input->info.video.display_width(), config.input->info.video.display_height(),
+                        decoder.time_base(), config.input->info.duration_seconds};
+  auto thumbnailer = Thumbnailer::create(tcfg);
+  if (!thumbnailer) return thumbnailer.status();
+  decoder.set_thumbnailer(thumbnailer->get());
+  std::thread thumb_thread;
+  if (*thumbnailer)
+    thumb_thread = std::thread([&] {
+      pthread_setname_np(pthread_self(), "thumbnails");
+      setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), kEncoderNiceness);
+      Status st = guarded([&] { return (*thumbnailer)->run(); });
+      if (!st.is_ok()) {
+        kiln::logger("pipeline")->error("thumbnails failed: {}", st.to_string());
+        job.fail(st);
+      }
+      (*thumbnailer)->close();
+    });
+  AVRational fr = decoder.frame_rate();
+  ctx.gop_frames = std::max(1, static_cast<int>(std::lround(config.ladder.gop_seconds * av_q2d(fr))));
+  if (ctx.keyframes_by_count)
+    logger("pipeline")->info("keyframes every {} frames in every rendition (an encoder of the ladder keeps a fixed GOP)",
+                             ctx.gop_frames);
   for (auto& r : renditions) {
     r->thread = std::thread([&r, &ctx, &job, &config] {
       // Named per rendition so profilers and top split CPU by rung; x264's threads, started
       // from here, inherit the name.
-      pthread_setname_np(pthread_self(), ("enc-" + r->plan.spec.name).substr(0, 15).c_str());
+      pthread_setname_np(pthread_self(), ("enc-" + r->plan.folder).substr(0, 15).c_str());
       // The decode thread feeds every rendition: when the cores are oversubscribed (x264's own
       // threads, two encoders on two cores) encoders yield to it. Their threads, created from
       // here, inherit this. Raising niceness needs no privilege; failure changes nothing.
       setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), kEncoderNiceness);
       Status st = guarded([&] { return RenditionWorker(*r, ctx).run(); });
       if (!st.is_ok()) {
-        kiln::logger("pipeline")->error("rendition {} failed: {}", r->plan.spec.name, st.to_string());
+        kiln::logger("pipeline")->error("rendition {} failed: {}", r->plan.folder, st.to_string());
         job.fail(st);
       }
       r->queue.close();  // unblock whoever feeds this queue
@@ -893,9 +1002,12 @@ Result<RunnerOutput> run_ladder(const RunnerConfig& config) {
   ProgressTicker ticker(config, renditions, config.input->info.duration_seconds);
   Status st = guarded([&] { return decoder.run(); });
   if (!st.is_ok()) job.fail(st);
-  if (job.aborted())
+  if (job.aborted()) {
     for (auto& r : renditions) r->queue.close();
+    if (*thumbnailer) (*thumbnailer)->close();
+  }
   for (auto& r : renditions) r->thread.join();
+  if (thumb_thread.joinable()) thumb_thread.join();
   ticker.stop();
   if (job.aborted()) return job.first_error();
 
@@ -903,14 +1015,39 @@ Result<RunnerOutput> run_ladder(const RunnerConfig& config) {
   RunnerOutput out;
   out.presentation.segment_seconds = config.ladder.segment_seconds;
   for (auto& r : renditions) {
-    if (!r->writer) return Status(Code::kInternal, fmt::format("rendition {} produced no frames", r->plan.spec.name));
-    KILN_RETURN_IF_ERROR(r->writer->finish());
-    AVRational fr = decoder.frame_rate();
-    out.presentation.video.push_back(
-        {r->writer->summary(), r->plan.width, r->plan.height, Rational{fr.num, fr.den}});
+    out.encoders[r->plan.folder] = r->encoder;
+    if (r->plan.packaged) {
+      if (!r->writer) return Status(Code::kInternal, fmt::format("rendition {} produced no frames", r->plan.folder));
+      KILN_RETURN_IF_ERROR(r->writer->finish());
+      out.presentation.video.push_back(
+          {r->writer->summary(), r->plan.width, r->plan.height, Rational{fr.num, fr.den}, r->plan.codec});
+    }
+    if (r->mp4) {
+      KILN_RETURN_IF_ERROR(r->mp4->finish());
+      out.mp4.push_back({r->plan.spec.name, "mp4/" + r->plan.spec.name + ".mp4", r->plan.width, r->plan.height,
+                         r->plan.packaged, r->mp4->summary()});
+    }
   }
-  std::sort(out.presentation.video.begin(), out.presentation.video.end(),
-            [](const auto& a, const auto& b) { return a.height * a.width > b.height * b.width; });
+  if (*thumbnailer) {
+    out.thumbnails = (*thumbnailer)->outputs();
+    const auto& t = out.thumbnails;
+    if (!t.sprites.empty()) {
+      const double per_sprite = t.interval_seconds * t.columns * t.rows;
+      out.presentation.thumbnails = package::ThumbnailTrack{
+          fmt::format("thumbs/sprite_$Number%04d$.{}", t.format), t.format == "webp" ? "image/webp" : "image/jpeg",
+          t.columns, t.rows, t.tile_width * t.columns, t.tile_height * t.rows, per_sprite,
+          t.duration_seconds > 0 ? static_cast<int64_t>(t.sprite_bytes * 8 / t.duration_seconds) : 0};
+    }
+  }
+  // Grouped by codec in the ladder's order, largest first within each.
+  auto codec_rank = [&](const std::string& c) {
+    auto at = std::find(config.ladder.codecs.begin(), config.ladder.codecs.end(), c);
+    return at - config.ladder.codecs.begin();
+  };
+  std::stable_sort(out.presentation.video.begin(), out.presentation.video.end(), [&](const auto& a, const auto& b) {
+    if (codec_rank(a.codec) != codec_rank(b.codec)) return codec_rank(a.codec) < codec_rank(b.codec);
+    return a.height * a.width > b.height * b.width;
+  });
   if (auto* aw = decoder.audio_writer()) {
     KILN_RETURN_IF_ERROR(aw->finish());
     const media::AudioTranscoder* audio = decoder.audio();

@@ -3,6 +3,7 @@
 // one worker thread per rendition (scale, encode, package), bounded queues between them.
 
 #include <atomic>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,8 @@ extern "C" {
 #include "kiln/pipeline.hpp"
 #include "media/probe.hpp"
 #include "package/manifest.hpp"
+#include "package/progressive_mp4_writer.hpp"
+#include "pipeline/thumbnailer.hpp"
 
 namespace kiln::pipeline {
 
@@ -38,8 +41,20 @@ struct StageSeconds {
   double package = 0;  // CMAF segmenting
 };
 
+/// A progressive MP4 the job wrote (mp4/<rung>.mp4 in the output).
+struct Mp4Output {
+  std::string name;           // the rung
+  std::string file;           // relative to the output: mp4/720p.mp4
+  int width = 0, height = 0;
+  bool remux = false;         // the packets of the ladder's rung; false: an encode of its own
+  package::Mp4Summary summary;
+};
+
 struct RunnerOutput {
   package::Presentation presentation;
+  std::vector<Mp4Output> mp4;
+  std::map<std::string, std::string> encoders;  // rendition folder -> the encoder that made it
+  ThumbnailOutputs thumbnails;                  // poster, thumbnails, sprites (empty: none asked)
   int64_t frames = 0;             // source frames decoded
   int corrupt_packets = 0;
   int dropped_frames = 0;         // frames with timestamps that went backwards

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 
@@ -62,6 +63,8 @@ nlohmann::json result_json(const TranscodeResult& r) {
                        {"durationInMs", ms(o.duration_seconds)},
                        {"segmentCount", o.segment_count},
                        {"codecs", o.codecs},
+                       {"codec", o.codec},
+                       {"encoder", o.encoder},
                        {"videoDetails",
                         {{"widthInPx", o.width},
                          {"heightInPx", o.height},
@@ -86,6 +89,36 @@ nlohmann::json result_json(const TranscodeResult& r) {
                           {"outputDetails", outputs}};
   if (r.playback)
     group["playbackUrls"] = {{"hls", r.playback->hls}, {"dash", r.playback->dash}, {"expiresAt", r.playback->expires_at}};
+  nlohmann::json groups = nlohmann::json::array({group});
+  if (!r.mp4.empty()) {
+    // As MediaConvert's file group: one progressive file per output.
+    nlohmann::json files = nlohmann::json::array();
+    for (const auto& m : r.mp4)
+      files.push_back({{"name", m.name},
+                       {"outputFilePaths", {r.output_dir + "/" + m.file}},
+                       {"durationInMs", ms(m.duration_seconds)},
+                       {"sizeInBytes", m.bytes},
+                       {"remuxOf", m.remux ? nlohmann::json(m.name) : nlohmann::json(nullptr)},
+                       {"videoDetails", {{"widthInPx", m.width}, {"heightInPx", m.height}}}});
+    groups.push_back({{"type", "FILE_GROUP"}, {"outputDirectory", r.output_dir + "/" + std::filesystem::path(r.mp4.front().file).parent_path().string()}, {"outputDetails", files}});
+  }
+  const auto& im = r.images;
+  nlohmann::json images = nlohmann::json::object();
+  if (!im.poster.empty())
+    images["poster"] = {{"filePath", r.output_dir + "/" + im.poster}, {"widthInPx", im.poster_width},
+                        {"heightInPx", im.poster_height}, {"atSeconds", im.poster_seconds}};
+  if (!im.thumbnails.empty()) {
+    nlohmann::json sprites = nlohmann::json::array();
+    for (const auto& s : im.sprites) sprites.push_back(r.output_dir + "/" + s);
+    images["thumbnails"] = {{"count", im.thumbnails.size()},
+                            {"intervalSeconds", im.interval_seconds},
+                            {"first", r.output_dir + "/" + im.thumbnails.front()},
+                            {"widthInPx", im.tile_width},
+                            {"heightInPx", im.tile_height},
+                            {"sprites", sprites},
+                            {"tiles", fmt::format("{}x{}", im.columns, im.rows)},
+                            {"webvtt", r.output_dir + "/" + im.vtt}};
+  }
   nlohmann::json warnings = nlohmann::json::array();
   for (const auto& w : r.warnings) warnings.push_back({{"message", w}});
   nlohmann::json out = {
@@ -96,7 +129,7 @@ nlohmann::json result_json(const TranscodeResult& r) {
        {{"timestamp", now_ms()},
         {"status", "COMPLETE"},
         {"inputDetails", nlohmann::json::array({input_details(r.input)})},
-        {"outputGroupDetails", nlohmann::json::array({group})},
+        {"outputGroupDetails", groups},
         {"accelerationStatus", r.accelerated ? "ACCELERATED" : "NOT_ACCELERATED"},
         {"accelerationReason", r.acceleration_reason},
         {"backend", r.backend},
@@ -107,6 +140,7 @@ nlohmann::json result_json(const TranscodeResult& r) {
         {"device", r.device},
         {"placement", {{"why", r.placement}, {"boundCpus", r.bound_cpus}, {"boundNumaNode", r.bound_numa},
                        {"binding", r.binding}}},
+        {"images", images},
         {"fallbacks", r.fallbacks},
         {"framesDecoded", r.frames},
         {"corruptPacketsSkipped", r.corrupt_packets},

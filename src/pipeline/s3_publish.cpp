@@ -41,6 +41,9 @@ constexpr TypeByExtension kTypes[] = {
     {".m3u8", "application/vnd.apple.mpegurl"},
     {".mpd", "application/dash+xml"},
     {".json", "application/json"},
+    {".jpg", "image/jpeg"},
+    {".webp", "image/webp"},
+    {".vtt", "text/vtt"},
 };
 
 metrics::Counter& cleanup_failures(const std::string& when) {

@@ -46,7 +46,8 @@ void report(const TranscodeRequest& req, const char* phase, double percent) {
 
 TranscodeResult describe(const media::ProbedInput& input, const pipeline::RunnerOutput& run,
                          const VideoRecipe& recipe, const std::vector<std::string>& passed_over,
-                         const std::string& final_dir, const Ladder& ladder, const std::string& media_prefix) {
+                         const std::string& final_dir, const Ladder& ladder,
+                         const std::vector<PlannedRendition>& plan, const std::string& media_prefix) {
   TranscodeResult r;
   r.input = input.info;
   r.output_dir = final_dir;
@@ -88,16 +89,28 @@ TranscodeResult describe(const media::ProbedInput& input, const pipeline::Runner
     o.init_segment = media_prefix + v.track.folder + "/init.mp4";
     o.width = v.width;
     o.height = v.height;
-    for (const auto& rung : ladder.renditions)
-      if (rung.name == v.track.folder) o.target_bitrate = rung.video_bitrate;
+    for (const auto& p : plan)
+      if (p.folder == v.track.folder) o.target_bitrate = p.spec.video_bitrate;
+    if (auto e = run.encoders.find(v.track.folder); e != run.encoders.end()) o.encoder = e->second;
     o.average_bitrate = v.track.average_bitrate();
     o.peak_bitrate = v.track.peak_bitrate();
     o.duration_seconds = v.track.duration_seconds();
     o.segment_count = static_cast<int>(v.track.segments.size());
     o.codecs = v.track.codecs;
     o.frame_rate = v.frame_rate.value();
+    o.codec = v.codec;
     r.renditions.push_back(std::move(o));
   }
+  // The images and MP4s lie beside the media: under the attempt's folder in a bucket.
+  const auto& th = run.thumbnails;
+  auto prefixed = [&](const std::string& file) { return file.empty() ? file : media_prefix + file; };
+  std::vector<std::string> thumbnails, sprites;
+  for (const auto& t : th.thumbnails) thumbnails.push_back(prefixed(t));
+  for (const auto& s : th.sprites) sprites.push_back(prefixed(s));
+  r.images = {thumbnails, sprites, prefixed(th.vtt), th.interval_seconds, th.tile_width, th.tile_height, th.columns,
+              th.rows, prefixed(th.poster), th.poster_width, th.poster_height, th.poster_seconds};
+  for (const auto& m : run.mp4)
+    r.mp4.push_back({m.name, prefixed(m.file), m.width, m.height, m.remux, m.summary.bytes, m.summary.duration_seconds});
   if (const auto& a = run.presentation.audio) {
     AudioOutput o;
     o.playlist = media_prefix + a->track.folder + "/" + package::kMediaPlaylist;
@@ -236,6 +249,7 @@ Result<std::vector<Candidate>> place_with_node(const std::vector<Candidate>& cha
                                               const TranscodeRequest& req, const MediaInfo& info) {
   DeviceDemand demand;
   demand.selector = req.device;
+  demand.codec = req.ladder.codecs.empty() ? "h264" : req.ladder.codecs.front();  // the ladder's fallback codec
   demand.sessions = static_cast<int>(plan.size());
   demand.pixels_per_second = output_pixel_rate(plan, info.video.frame_rate.value());
   for (const auto& c : chain) demand.candidates.push_back(c.device.backend + ":" + c.device.id);
@@ -318,8 +332,8 @@ Result<TranscodeResult> run_job(const TranscodeRequest& req, const ObjectIo* io)
   if (!chain) return chain.status();
   auto plan = plan_ladder(req.ladder, info.video);
   for (const auto& p : plan)
-    log->info("rendition {}: {}x{} at {} kb/s", p.spec.name, p.width, p.height,
-              p.spec.video_bitrate / 1000);
+    log->info("rendition {}: {}x{} {} at {} kb/s{}{}", p.folder, p.width, p.height, p.codec,
+              p.spec.video_bitrate / 1000, p.mp4 ? ", also as an MP4" : "", p.packaged ? "" : " (MP4 only)");
 
   if (req.clear_stale_staging)
     if (int n = pipeline::StagingDir::remove_stale(req.output_dir, req.job_id, req.job_attempt))
@@ -350,7 +364,7 @@ Result<TranscodeResult> run_job(const TranscodeRequest& req, const ObjectIo* io)
 
   std::string final_dir = to_s3 ? io->output->url : fs::absolute(fs::path(req.output_dir)).lexically_normal().string();
   if (!final_dir.empty() && final_dir.back() == '/') final_dir.pop_back();
-  TranscodeResult result = describe(*probed, run, attempt->recipe, passed_over, final_dir, req.ladder, media_prefix);
+  TranscodeResult result = describe(*probed, run, attempt->recipe, passed_over, final_dir, req.ladder, plan, media_prefix);
   if (to_s3 && io->presign_seconds > 0) {
     const auto valid = std::chrono::seconds(io->presign_seconds);
     result.playback = PlaybackUrls{io->output_client->presign_get(io->output->key + "/" + package::kHlsMaster, valid),

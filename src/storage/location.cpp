@@ -275,6 +275,28 @@ Result<JobPaths> Locations::resolve_job(std::string_view input, std::string_view
   return JobPaths{*in, *out};
 }
 
+std::optional<Locations::Place> Locations::locate(std::string_view resolved) const {
+  std::optional<Place> best;
+  size_t best_len = 0;
+  auto consider = [&](const Location& l, std::string_view base, std::string_view key) {
+    if (base.size() < best_len || (best && base.size() == best_len)) return;
+    best = Place{l.name, std::string(key)};
+    best_len = base.size();
+  };
+  for (const auto& l : list_) {
+    if (l.is_s3()) {
+      std::string base = fmt::format("s3://{}/{}", l.s3->bucket, l.s3->prefix);
+      if (resolved.size() > base.size() && resolved.substr(0, base.size()) == base)
+        consider(l, base, resolved.substr(base.size()));
+      continue;
+    }
+    const std::string& root = l.root;
+    if (resolved.size() > root.size() + 1 && resolved.substr(0, root.size()) == root && resolved[root.size()] == '/')
+      consider(l, root, resolved.substr(root.size() + 1));
+  }
+  return best;
+}
+
 Result<Locations> parse_locations(const toml::table& root, std::string_view origin) {
   std::vector<Location> list;
   const toml::node* node = root.get("location");

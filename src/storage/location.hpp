@@ -72,6 +72,15 @@ class Locations {
   /// kPathNotAllowed when none does. The Location lives as long as this Locations.
   Result<S3Object> s3_object(std::string_view url) const;
 
+  /// Which location a resolved path lies in, and the path inside it: a file path under a file
+  /// location's root, or an `s3://BUCKET/KEY` URL under an S3 location's bucket and prefix.
+  /// The most specific location wins when they nest. nullopt: in none.
+  struct Place {
+    std::string location;
+    std::string key;
+  };
+  std::optional<Place> locate(std::string_view resolved) const;
+
  private:
   Result<std::string> resolve_s3(std::string_view url, std::string_view what) const;
   std::vector<Location> list_;

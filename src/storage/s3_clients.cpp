@@ -17,6 +17,13 @@ Result<std::shared_ptr<const s3::S3Client>> S3Clients::client(const Location& lo
   return shared;
 }
 
+Result<std::shared_ptr<const s3::S3Client>> S3Clients::client(const std::string& name) {
+  const Location* location = locations_.find(name);
+  if (!location || !location->is_s3())
+    return Status(Code::kUsage, fmt::format("location '{}' is not an s3:// location", name));
+  return client(*location);
+}
+
 Result<S3Clients::Opened> S3Clients::open(std::string_view url) {
   auto object = locations_.s3_object(url);
   if (!object) return object.status();

@@ -1,6 +1,7 @@
 #pragma once
 // One S3 client per S3 location, made on first use and kept (a client holds its connections
-// for reuse). The node and the coordinator reach job outputs in buckets through it.
+// for reuse). The node and the coordinator (API, ingest) reach buckets through it. Credentials
+// are looked up on first use, not at start, and a failure is not kept: the next call tries again.
 
 #include <map>
 #include <memory>
@@ -23,6 +24,8 @@ class S3Clients {
   /// The client of S3 location `location` (one of `locations`). kUsage when its credentials
   /// cannot be found or a setting is invalid (the message says which location).
   Result<std::shared_ptr<const s3::S3Client>> client(const Location& location);
+  /// The same by location name; kUsage when no S3 location has that name.
+  Result<std::shared_ptr<const s3::S3Client>> client(const std::string& name);
 
   struct Opened {
     std::shared_ptr<const s3::S3Client> client;

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "store/db_impl.hpp"
+#include "store/job_tx.hpp"
 
 namespace kiln::store {
 namespace {
@@ -58,41 +59,45 @@ int cancel_abandoned(pqxx::work& tx) {
 
 JobStore::JobStore(Db& db, RetryPolicy policy) : retry_policy(policy), db_(db) {}
 
+JobStore::Submitted submit_in(pqxx::work& tx, const NewJob& job) {
+  using Submitted = JobStore::Submitted;
+  // One live job per output: submits naming one output are serialized by a transaction lock
+  // on its hash (the two-key advisory space, apart from the migration and leader locks); a
+  // live job already writing it wins, unless this is that job's own idempotent resubmit.
+  const std::string output = job.spec.value("output", "");
+  tx.exec_params("SELECT pg_advisory_xact_lock($1, hashtext($2))", kOutputLockClass, output);
+  auto busy = tx.exec_params(fmt::format("SELECT {} FROM kiln_jobs WHERE "
+                                         "spec->>'output' = $1 AND state NOT IN ('completed', 'cancelled', "
+                                         "'discarded') ORDER BY id LIMIT 1", kJobColumns), output);
+  if (!busy.empty() && (job.idempotency_key.empty() || busy[0][7].c_str() != job.idempotency_key))
+    return Submitted{job_from_row(busy[0]), false, false, true};
+  // ON CONFLICT on the partial unique index: of two concurrent submits with one key, the
+  // second waits for the first to commit and then inserts nothing.
+  auto r = tx.exec_params(
+      fmt::format("INSERT INTO kiln_jobs (state, priority, queue, max_attempts, scheduled_at, "
+                  "idempotency_key, spec, input_location, input_key) VALUES (CASE WHEN $1 > 0 THEN 'scheduled' "
+                  "ELSE 'available' END::kiln_job_state, $2, $3, $4, now() + make_interval(secs => $1), "
+                  "nullif($5, ''), $6::jsonb, nullif($7, ''), nullif($8, '')) ON CONFLICT (idempotency_key) "
+                  "WHERE idempotency_key IS NOT NULL AND state NOT IN ('completed', 'cancelled', 'discarded') "
+                  "DO NOTHING RETURNING {}", kJobColumns),
+      job.delay_seconds, job.priority, job.queue, job.max_attempts, job.idempotency_key,
+      job.spec.dump(), job.input_location, job.input_key);
+  if (r.empty()) {
+    auto existing = tx.exec_params(fmt::format("SELECT {}, spec = $2::jsonb AND priority = $3 AND queue = $4 "
+                                               "AND max_attempts = $5 FROM kiln_jobs WHERE idempotency_key = $1 "
+                                               "AND state NOT IN ('completed','cancelled','discarded')", kJobColumns),
+                                   job.idempotency_key, job.spec.dump(), job.priority, job.queue, job.max_attempts);
+    if (existing.empty()) throw std::runtime_error("idempotency conflict without a live job");  // retried by the caller
+    return Submitted{job_from_row(existing[0]), false, !existing[0][19].as<bool>()};
+  }
+  Job created = job_from_row(r[0]);
+  add_tx_event(tx, created.id, "submitted", {{"state", state_name(created.state)}});
+  tx.exec_params("SELECT pg_notify('kiln_jobs', $1)", created.queue);
+  return Submitted{created, true, false};
+}
+
 Result<JobStore::Submitted> JobStore::submit(const NewJob& job) {
-  return db_.impl().run("submit", [&](pqxx::work& tx) {
-    // One live job per output: submits naming one output are serialized by a transaction lock
-    // on its hash (the two-key advisory space, apart from the migration and leader locks); a
-    // live job already writing it wins, unless this is that job's own idempotent resubmit.
-    const std::string output = job.spec.value("output", "");
-    tx.exec_params("SELECT pg_advisory_xact_lock($1, hashtext($2))", kOutputLockClass, output);
-    auto busy = tx.exec_params(fmt::format("SELECT {} FROM kiln_jobs WHERE "
-                                           "spec->>'output' = $1 AND state NOT IN ('completed', 'cancelled', "
-                                           "'discarded') ORDER BY id LIMIT 1", kJobColumns), output);
-    if (!busy.empty() && (job.idempotency_key.empty() || busy[0][7].c_str() != job.idempotency_key))
-      return Submitted{job_from_row(busy[0]), false, false, true};
-    // ON CONFLICT on the partial unique index: of two concurrent submits with one key, the
-    // second waits for the first to commit and then inserts nothing.
-    auto r = tx.exec_params(
-        fmt::format("INSERT INTO kiln_jobs (state, priority, queue, max_attempts, scheduled_at, "
-                    "idempotency_key, spec) VALUES (CASE WHEN $1 > 0 THEN 'scheduled' ELSE "
-                    "'available' END::kiln_job_state, $2, $3, $4, now() + make_interval(secs => $1), "
-                    "nullif($5, ''), $6::jsonb) ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL "
-                    "AND state NOT IN ('completed', 'cancelled', 'discarded') DO NOTHING RETURNING {}", kJobColumns),
-        job.delay_seconds, job.priority, job.queue, job.max_attempts, job.idempotency_key,
-        job.spec.dump());
-    if (r.empty()) {
-      auto existing = tx.exec_params(fmt::format("SELECT {}, spec = $2::jsonb AND priority = $3 AND queue = $4 "
-                                                 "AND max_attempts = $5 FROM kiln_jobs WHERE idempotency_key = $1 "
-                                                 "AND state NOT IN ('completed','cancelled','discarded')", kJobColumns),
-                                     job.idempotency_key, job.spec.dump(), job.priority, job.queue, job.max_attempts);
-      if (existing.empty()) throw std::runtime_error("idempotency conflict without a live job");  // retried by the caller
-      return Submitted{job_from_row(existing[0]), false, !existing[0][19].as<bool>()};
-    }
-    Job created = job_from_row(r[0]);
-    add_tx_event(tx, created.id, "submitted", {{"state", state_name(created.state)}});
-    tx.exec_params("SELECT pg_notify('kiln_jobs', $1)", created.queue);
-    return Submitted{created, true, false};
-  });
+  return db_.impl().run("submit", [&](pqxx::work& tx) { return submit_in(tx, job); });
 }
 
 Result<std::optional<Claim>> JobStore::claim(const std::string& node, const std::vector<std::string>& queues,
@@ -248,12 +253,18 @@ Result<std::optional<Job>> JobStore::get(int64_t id) {
   });
 }
 
-Result<std::vector<Job>> JobStore::list(std::optional<JobState> state, int limit, int64_t after_id) {
+Result<std::vector<Job>> JobStore::list(const JobFilter& filter, int limit, int64_t after_id) {
   return db_.impl().run("list", [&](pqxx::work& tx) {
-    auto r = tx.exec_params(
-        fmt::format("SELECT {} FROM kiln_jobs WHERE id > $1 AND ($2 = '' OR state::text = $2) "
-                    "ORDER BY id LIMIT $3", kJobColumns),
-        after_id, state ? state_name(*state) : "", limit);
+    // Only the filters asked for go into the statement, each in the shape its index serves:
+    // (input_location, input_key, id) by equality, the metadata GIN index by containment.
+    std::string where = "id > " + tx.quote(after_id);
+    if (filter.state) where += " AND state = " + tx.quote(state_name(*filter.state)) + "::kiln_job_state";
+    if (!filter.input_location.empty()) where += " AND input_location = " + tx.quote(filter.input_location);
+    if (!filter.input_key.empty()) where += " AND input_key = " + tx.quote(filter.input_key);
+    if (!filter.metadata_key.empty())
+      where += " AND spec -> 'metadata' @> " +
+               tx.quote(nlohmann::json{{filter.metadata_key, filter.metadata_value}}.dump()) + "::jsonb";
+    auto r = tx.exec(fmt::format("SELECT {} FROM kiln_jobs WHERE {} ORDER BY id LIMIT {}", kJobColumns, where, limit));
     std::vector<Job> out;
     for (const auto& row : r) out.push_back(job_from_row(row));
     return out;

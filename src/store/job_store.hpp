@@ -77,8 +77,9 @@ class JobStore {
   Result<bool> retry(int64_t id);
 
   Result<std::optional<Job>> get(int64_t id);
-  /// Jobs in id order after `after_id` (a cursor), optionally of one state.
-  Result<std::vector<Job>> list(std::optional<JobState> state, int limit, int64_t after_id);
+  /// Jobs in id order after `after_id` (a cursor) that pass `filter` (its input and metadata
+  /// filters are served by indexes: kiln_jobs_input, kiln_jobs_metadata).
+  Result<std::vector<Job>> list(const JobFilter& filter, int limit, int64_t after_id);
   /// How many jobs are in each state (for the jobs-by-state gauge).
   Result<std::vector<std::pair<std::string, int64_t>>> count_by_state();
 

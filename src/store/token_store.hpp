@@ -14,11 +14,12 @@ class TokenStore {
  public:
   explicit TokenStore(Db& db);
 
-  /// A new token with `scope` (read, submit, admin); returned once, only its hash is kept.
+  /// A new token with `scope` (read, submit, admin, ingest); returned once, only its hash is kept.
   /// `expires_seconds` > 0: the token stops working that long from now. `id` gets its row id.
   Result<std::string> create_token(const std::string& scope, const std::string& note,
                                    double expires_seconds = 0, int64_t* id = nullptr);
-  /// "submit", "read" or "admin" for a valid token, "" for none (unknown, revoked or expired).
+  /// "submit", "read", "admin" or "ingest" for a valid token, "" for none (unknown, revoked or
+  /// expired).
   Result<std::string> scope_of(const std::string& token);
   /// Revokes by row id (all digits) or by the token itself. False if no live token matched.
   Result<bool> revoke(const std::string& id_or_token);

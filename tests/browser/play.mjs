@@ -1,9 +1,14 @@
 // Plays a Kiln ladder as a viewer would: the HLS multivariant playlist in hls.js and the MPD in
 // dash.js, in headless Chromium (Debian's, driven by playwright-core), served over loopback
 // HTTP. Every rendition is selected in turn and must play: currentTime advances and the
-// decoded picture has the rendition's size.
+// decoded picture has the rendition's size. A ladder of several codecs is played codec by
+// codec (hls.js levels by CODECS; dash.js one adaptation set at a time); a codec this Chromium
+// cannot decode (HEVC: MediaSource.isTypeSupported says no) is reported as not playable here,
+// never as passed. Progressive MP4s must play in a plain <video>; with --thumbnails, dash.js
+// must give a storyboard thumbnail for the middle of the video.
 //
 //   node play.mjs --kiln build/kiln --input 1080p.mp4 [--backend NAME] [--out DIR] [--screenshot FILE]
+//                 [--args "--codecs h264,av1 --mp4 720p --thumbnails 2"] [--thumbnails 1]
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, existsSync, statSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -22,7 +27,8 @@ if (!outDir) {
   scratch = mkdtempSync(join(tmpdir(), 'kiln-play-'));
   outDir = join(scratch, 'ladder');
   const backend = args.backend ? ['--backend', args.backend] : [];
-  execFileSync(args.kiln, ['transcode', args.input, '-o', outDir, '--log-level', 'warn', ...backend],
+  const extra = args.args ? args.args.split(' ').filter((a) => a) : [];
+  execFileSync(args.kiln, ['transcode', args.input, '-o', outDir, '--log-level', 'warn', ...backend, ...extra],
     { stdio: 'inherit' });
 }
 const result = JSON.parse(readFileSync(join(outDir, 'result.json'), 'utf8'));
@@ -32,14 +38,19 @@ if (args.backend && result.detail.backend !== args.backend) {
 }
 const expected = result.detail.outputGroupDetails[0].outputDetails
   .filter((o) => o.videoDetails)
-  .map((o) => ({ name: o.name, width: o.videoDetails.widthInPx, height: o.videoDetails.heightInPx }));
+  .map((o) => ({ name: o.name, width: o.videoDetails.widthInPx, height: o.videoDetails.heightInPx,
+    codecs: o.codecs, family: o.codecs.split('.')[0] }));
+const mp4s = (result.detail.outputGroupDetails.find((g) => g.type === 'FILE_GROUP') || { outputDetails: [] })
+  .outputDetails.map((o) => ({ name: o.name, file: o.outputFilePaths[0].split('/').slice(-2).join('/'),
+    width: o.videoDetails.widthInPx, height: o.videoDetails.heightInPx }));
 
 const libs = {
   '/lib/hls.js': join(here, 'node_modules/hls.js/dist/hls.min.js'),
   '/lib/dash.js': join(here, 'node_modules/dashjs/dist/dash.all.min.js'),
 };
 const types = { '.m3u8': 'application/vnd.apple.mpegurl', '.mpd': 'application/dash+xml',
-  '.mp4': 'video/mp4', '.m4s': 'video/iso.segment', '.js': 'text/javascript', '.html': 'text/html' };
+  '.mp4': 'video/mp4', '.m4s': 'video/iso.segment', '.js': 'text/javascript', '.html': 'text/html',
+  '.jpg': 'image/jpeg', '.webp': 'image/webp', '.vtt': 'text/vtt' };
 const page = `<!doctype html><html><body><video id="v" muted playsinline width="640"></video>
 <script src="/lib/hls.js"></script><script src="/lib/dash.js"></script></body></html>`;
 
@@ -69,11 +80,19 @@ const browser = await chromium.launch({
 // playback moves on by a second. Resolves with what was seen.
 const selectAndPlay = async ({ player, index, width, height }) => {
   const v = document.getElementById('v');
+  // dash.js: the rendition's index in the current adaptation set as it is now (after a track
+  // switch the list is the new set's).
+  const dashIndex = () => window.dash.getBitrateInfoListFor('video').findIndex((b) => b.width === width && b.height === height);
   if (player === 'hls') window.hls.currentLevel = index;
-  else window.dash.setQualityFor('video', index, true);
+  else if (player === 'dash') window.dash.setQualityFor('video', dashIndex(), true);
   const deadline = Date.now() + 30000;
-  let from = null;
+  let from = null, asked = Date.now();
   while (Date.now() < deadline) {
+    // Not there after 5 s: choose again, as a viewer would.
+    if (player === 'dash' && v.videoWidth !== width && Date.now() - asked > 5000) {
+      window.dash.setQualityFor('video', dashIndex(), true);
+      asked = Date.now();
+    }
     if (v.error) return { ok: false, why: `media error ${v.error.code} ${v.error.message}` };
     if (v.videoWidth === width && v.videoHeight === height) {
       if (from === null) from = v.currentTime;
@@ -106,49 +125,124 @@ const players = {
       const deadline = Date.now() + 30000;
       while (!(v.currentTime > 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     }, `${base}/out/master.m3u8`);
-    return p.evaluate(() => hls.levels.map((l) => ({ width: l.width, height: l.height })));
+    return p.evaluate(() => hls.levels.map((l) => ({ width: l.width, height: l.height,
+      family: (l.videoCodec || '').split('.')[0] })));
   },
-  dash: async (p) => {
-    await p.evaluate(async (src) => {
+  // dash.js plays one video adaptation set (one codec); a player chooses it before playback,
+  // so each codec gets a fresh player that selects its set first.
+  dash: async (p, family) => {
+    await p.evaluate(async ({ src, family }) => {
       const v = document.getElementById('v');
-      window.dash = dashjs.MediaPlayer().create();
-      dash.updateSettings({ streaming: { abr: { autoSwitchBitrate: { video: false } } } });
-      await new Promise((ok, fail) => {
+      const start = (settings) => new Promise((ok, fail) => {
+        window.dash = dashjs.MediaPlayer().create();
+        dash.updateSettings({ streaming: { abr: { autoSwitchBitrate: { video: false } } } });
         dash.on(dashjs.MediaPlayer.events.STREAM_INITIALIZED, ok);
         dash.on(dashjs.MediaPlayer.events.ERROR, (e) => fail(new Error(`dash.js: ${JSON.stringify(e.error)}`)));
-        dash.initialize(v, src, true);
+        dash.initialize(v, null, true);  // initialised first: the initial settings need it
+        if (settings) dash.setInitialMediaSettingsFor('video', settings);
+        dash.attachSource(src);
       });
-    }, `${base}/out/manifest.mpd`);
+      await start(null);
+      const track = dash.getTracksFor('video').find((t) => (t.codec || '').includes(family));
+      if (!track) throw new Error(`dash.js: no video adaptation set of ${family}`);
+      if (dash.getCurrentTrackFor('video') !== track) {
+        // Start again with that set chosen from the first segment on, as a player whose
+        // preference is this codec would.
+        const codec = track.codec;
+        dash.reset();
+        await start({ codec });
+      }
+    }, { src: `${base}/out/manifest.mpd`, family });
     return p.evaluate(() => dash.getBitrateInfoListFor('video').map((b) => ({ width: b.width, height: b.height })));
   },
 };
 
+// Codec families a page can play, asked of Chromium itself.
+const families = [...new Set(expected.map((e) => e.family))];
 let passed = 0, failed = 0;
 try {
-  for (const [name, open] of Object.entries(players)) {
+  const runs = [['hls', null], ...families.map((f) => ['dash', f])];
+  for (const [name, family] of runs) {
+    const open = players[name];
     const p = await browser.newPage();
     p.on('pageerror', (e) => console.error(`[${name}] page error: ${e.message}`));
     await p.goto(base + '/');
     let levels;
+    const mine = name === 'dash' ? expected.filter((e) => e.family === family) : expected;
     try {
-      levels = await open(p);
+      const canPlay = await p.evaluate((c) => MediaSource.isTypeSupported(`video/mp4; codecs="${c}"`), mine[0].codecs);
+      if (!canPlay && (family === 'hvc1' || family === 'hev1')) {
+        console.log(`not playable here: dash ${family}: this Chromium has no HEVC decoder`);
+        await p.close();
+        continue;
+      }
+      levels = await open(p, family);
     } catch (e) {
       console.error(`FAIL ${name}: could not start: ${e.message}`);
-      failed += expected.length;
+      failed += mine.length;
       continue;
     }
-    if (levels.length !== expected.length) {
-      console.error(`FAIL ${name}: player sees ${levels.length} renditions, ladder has ${expected.length}`);
+    const playable = [];
+    for (const want of mine) {
+      const ok = await p.evaluate((c) => MediaSource.isTypeSupported(`video/mp4; codecs="${c}"`), want.codecs);
+      if (ok) playable.push(want);
+      else if (want.family === 'hvc1' || want.family === 'hev1')
+        console.log(`not playable here: ${name} ${want.name} (${want.codecs}): this Chromium has no HEVC decoder`);
+      else { console.error(`FAIL ${name} ${want.name}: Chromium cannot play ${want.codecs}`); failed++; }
+    }
+    if (name === 'hls' && levels.length !== playable.length) {
+      console.error(`FAIL ${name}: player sees ${levels.length} renditions, ${playable.length} are playable here`);
       failed++;
     }
-    for (const want of expected) {
-      const index = levels.findIndex((l) => l.width === want.width && l.height === want.height);
+    for (const want of playable) {
+      const index = levels.findIndex((l) => l.width === want.width && l.height === want.height &&
+        (name === 'dash' || l.family === want.family));
       if (index < 0) { console.error(`FAIL ${name} ${want.name}: not offered by the player`); failed++; continue; }
       const r = await p.evaluate(selectAndPlay, { player: name, index, width: want.width, height: want.height });
       if (r.ok) { passed++; console.log(`ok   ${name} ${want.name} ${want.width}x${want.height} playing at t=${r.t.toFixed(2)}s`); }
       else { failed++; console.error(`FAIL ${name} ${want.name}: ${r.why}`); }
     }
+    if (name === 'dash' && args.thumbnails && family === families[0]) {
+      // dash.js's storyboard API: the tile for the middle of the video, in a sprite that loads.
+      const mid = (result.detail.outputGroupDetails[0].outputDetails[0].durationInMs / 1000) / 2;
+      const t = await p.evaluate((at) => new Promise((ok) => {
+        dash.provideThumbnail(at, (th) => {
+          if (!th) return ok(null);
+          const img = new Image();
+          img.onload = () => ok({ url: th.url, x: th.x, y: th.y, width: th.width, height: th.height,
+            sprite: `${img.naturalWidth}x${img.naturalHeight}` });
+          img.onerror = () => ok({ url: th.url, error: 'the sprite did not load' });
+          img.src = th.url;
+        });
+      }), mid);
+      const tile = Number(args.thumbnails);
+      const wantX = (Math.floor(mid / tile) % 5) * (t ? t.width : 0);
+      if (t && !t.error && t.width > 0 && t.x === wantX) {
+        passed++;
+        console.log(`ok   dash thumbnail at ${mid.toFixed(1)}s: ${t.url} #${t.x},${t.y},${t.width}x${t.height} of ${t.sprite}`);
+      } else { failed++; console.error(`FAIL dash thumbnail at ${mid}s: ${JSON.stringify(t)} (x should be ${wantX})`); }
+    }
     if (args.screenshot) await p.screenshot({ path: args.screenshot.replace(/(\.png)?$/, `-${name}.png`) });
+    await p.close();
+  }
+  for (const m of mp4s) {
+    // A progressive MP4 in a plain <video>, no player library.
+    const p = await browser.newPage();
+    await p.goto(base + '/');
+    const r = await p.evaluate(async ({ src, width, height }) => {
+      const v = document.getElementById('v');
+      v.src = src;
+      await v.play().catch(() => {});
+      const deadline = Date.now() + 30000;
+      while (Date.now() < deadline) {
+        if (v.error) return { ok: false, why: `media error ${v.error.code}` };
+        if (v.videoWidth === width && v.currentTime > 1.0) return { ok: true, t: v.currentTime };
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      return { ok: false, why: `saw ${v.videoWidth}x${v.videoHeight} at t=${v.currentTime}` };
+    }, { src: `${base}/out/${m.file}`, width: m.width, height: m.height });
+    if (r.ok) { passed++; console.log(`ok   <video> ${m.file} ${m.width}x${m.height} playing at t=${r.t.toFixed(2)}s`); }
+    else { failed++; console.error(`FAIL <video> ${m.file}: ${r.why}`); }
     await p.close();
   }
 } finally {

@@ -88,7 +88,8 @@ class TranscodeS3 : public ::testing::Test {
 TEST_F(TranscodeS3, BucketToBucketPublishesALadderThatPassesTheLocalChecks) {
   upload("1080p.mp4", "uploads/1080p.mp4");
   RunResult r = run_kiln({"transcode", "s3://media-in/uploads/1080p.mp4", "-o", "s3://media-out/shows/ep1/",
-                          "--ladder", "360p,240p", "--presign-seconds", "600", "--json"});
+                          "--ladder", "360p,240p", "--presign-seconds", "600", "--mp4", "240p", "--thumbnails", "2",
+                          "--poster", "auto", "--json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto result = nlohmann::json::parse(r.out);
   const auto& detail = result["detail"];
@@ -122,8 +123,27 @@ TEST_F(TranscodeS3, BucketToBucketPublishesALadderThatPassesTheLocalChecks) {
     else if (ends(".m3u8")) EXPECT_EQ(head->content_type, "application/vnd.apple.mpegurl");
     else if (ends(".mpd")) EXPECT_EQ(head->content_type, "application/dash+xml");
     else if (ends(".json")) EXPECT_EQ(head->content_type, "application/json");
+    else if (ends(".mp4")) EXPECT_EQ(head->content_type, "video/mp4");  // the progressive MP4
+    else if (ends(".jpg")) EXPECT_EQ(head->content_type, "image/jpeg");  // thumbnails, sprites, poster
+    else if (ends(".vtt")) EXPECT_EQ(head->content_type, "text/vtt");
     else ADD_FAILURE() << "an object the ladder does not have";
   }
+  // The MP4, the poster, the sprites and the WebVTT track lie under the run's folder too, and
+  // the result and the MPD name them there.
+  const std::string top = "s3://media-out/shows/ep1/";
+  auto key_of = [&](const nlohmann::json& url) {
+    const std::string u = url.get<std::string>();
+    EXPECT_EQ(u.rfind(top + folder + "/", 0), 0u) << u;
+    return "shows/ep1/" + u.substr(top.size());
+  };
+  ASSERT_EQ(detail["outputGroupDetails"].size(), 2u) << detail.dump(2);
+  EXPECT_TRUE(out_->head(key_of(detail["outputGroupDetails"][1]["outputDetails"][0]["outputFilePaths"][0])));
+  const auto& images = detail["images"];
+  EXPECT_TRUE(out_->head(key_of(images["poster"]["filePath"])));
+  EXPECT_TRUE(out_->head(key_of(images["thumbnails"]["webvtt"])));
+  for (const auto& sprite : images["thumbnails"]["sprites"]) EXPECT_TRUE(out_->head(key_of(sprite)));
+  const std::string mpd = out_->get("shows/ep1/manifest.mpd").value_or("");
+  EXPECT_NE(mpd.find("media=\"" + folder + "/thumbs/sprite_"), std::string::npos) << mpd;
   EXPECT_GE(segments, 3u * 2);  // two 4 s segments a track, three tracks
   EXPECT_TRUE(s3_missing_references(*out_, "shows/ep1/").empty()) << s3_missing_references(*out_, "shows/ep1/").front();
 

@@ -268,3 +268,28 @@ TEST_F(LocationsTest, AJobsOutputNeverCoversItsInputOrALocation) {
 
 }  // namespace
 }  // namespace kiln::storage
+
+namespace kiln::storage {
+namespace {
+
+TEST(LocationLocate, NamesTheMostSpecificLocationAndTheKeyInIt) {
+  auto l = parse("[[location]]\nname = \"srv\"\nurl = \"file:///srv\"\n"
+                 "[[location]]\nname = \"media\"\nurl = \"file:///srv/media\"\n"
+                 "[[location]]\nname = \"in\"\nurl = \"s3://media-in/uploads/\"\n"
+                 "[[location]]\nname = \"bucket\"\nurl = \"s3://media-in\"\n");
+  ASSERT_TRUE(l) << l.status().message();
+  auto at = [&](const char* path) {
+    auto p = l->locate(path);
+    return p ? p->location + "|" + p->key : std::string("none");
+  };
+  EXPECT_EQ(at("/srv/media/shows/a.mp4"), "media|shows/a.mp4");  // nested: the inner one
+  EXPECT_EQ(at("/srv/media2/a.mp4"), "srv|media2/a.mp4");         // a sibling with a longer name
+  EXPECT_EQ(at("/srv/media"), "srv|media");
+  EXPECT_EQ(at("/elsewhere/a.mp4"), "none");
+  EXPECT_EQ(at("s3://media-in/uploads/a b.mp4"), "in|a b.mp4");
+  EXPECT_EQ(at("s3://media-in/other/a.mp4"), "bucket|other/a.mp4");
+  EXPECT_EQ(at("s3://media-out/a.mp4"), "none");
+}
+
+}  // namespace
+}  // namespace kiln::storage

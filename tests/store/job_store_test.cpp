@@ -332,11 +332,13 @@ TEST_F(JobStoreTest, ADroppedConnectionIsReestablished) {
 TEST_F(JobStoreTest, ListPagesByCursorAndFiltersByState) {
   for (int i = 0; i < 5; ++i) submit();
   claim();
-  auto page1 = *jobs_->list(std::nullopt, 2, 0);
+  auto page1 = *jobs_->list({}, 2, 0);
   ASSERT_EQ(page1.size(), 2u);
-  auto page2 = *jobs_->list(std::nullopt, 10, page1.back().id);
+  auto page2 = *jobs_->list({}, 10, page1.back().id);
   EXPECT_EQ(page2.size(), 3u);
-  EXPECT_EQ(jobs_->list(JobState::kRunning, 10, 0)->size(), 1u);
+  JobFilter running;
+  running.state = JobState::kRunning;
+  EXPECT_EQ(jobs_->list(running, 10, 0)->size(), 1u);
 }
 
 TEST(Backoff, DoublesFromFifteenSecondsToAnHourCapWithJitter) {

@@ -71,6 +71,15 @@ std::vector<std::string> mpd_objects(const std::string& mpd) {
   for (auto it = std::sregex_iterator(mpd.begin(), mpd.end(), rep); it != std::sregex_iterator(); ++it) {
     const std::string id = (*it)[1], body = (*it)[2];
     std::smatch i, m;
+    if (body.find("http://dashif.org/thumbnail_tile") != std::string::npos) {
+      // The storyboard's template sits on its adaptation set: its first sprite must exist.
+      std::smatch t;
+      if (!std::regex_search(mpd, t, std::regex("contentType=\"image\"[^>]*>\\s*<SegmentTemplate media=\"([^\"]+)\"")))
+        out.push_back("<no SegmentTemplate for the thumbnails>");
+      else
+        out.push_back(std::regex_replace(std::string(t[1]), std::regex("\\$Number%04d\\$"), "0001"));
+      continue;
+    }
     if (!std::regex_search(body, i, init) || !std::regex_search(body, m, media)) {
       out.push_back("<no SegmentTemplate for " + id + ">");
       continue;

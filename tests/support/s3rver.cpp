@@ -9,6 +9,8 @@
 #include <fstream>
 #include <stdexcept>
 
+#include <nlohmann/json.hpp>
+
 #include "support/run.hpp"
 
 namespace kiln::test {
@@ -30,8 +32,8 @@ bool S3rver::available(std::string* why) {
   return true;
 }
 
-S3rver::S3rver(fs::path data_dir, std::vector<std::string> buckets)
-    : dir_(std::move(data_dir)), buckets_(std::move(buckets)) {
+S3rver::S3rver(fs::path data_dir, std::vector<std::string> buckets, fs::path notify_config)
+    : dir_(std::move(data_dir)), buckets_(std::move(buckets)), notify_config_(std::move(notify_config)) {
   fs::create_directories(dir_);
   start();
 }
@@ -48,6 +50,10 @@ void S3rver::start() {
   for (const auto& b : buckets_) {
     args.push_back("--bucket");
     args.push_back(b);
+  }
+  if (!notify_config_.empty()) {
+    args.push_back("--notify-config");
+    args.push_back(notify_config_.string());
   }
   fs::path log = dir_.parent_path() / (dir_.filename().string() + ".log");
   pid_ = ::fork();
@@ -78,6 +84,14 @@ std::vector<std::string> S3rver::open_uploads(const std::string& bucket) const {
   for (const auto& e : fs::directory_iterator(dir_ / bucket / "._S3rver_uploads", ec)) out.push_back(e.path().filename());
   return out;
 }
+
+void S3rver::write_notify_config(const fs::path& file, const std::string& url, const std::string& token) {
+  fs::path tmp = file.string() + ".tmp";
+  std::ofstream(tmp) << nlohmann::json{{"url", url}, {"headers", {{"Authorization", "Bearer " + token}}}}.dump();
+  fs::rename(tmp, file);  // whole, so an event never reads half of it
+}
+
+std::string S3rver::log() const { return read_file(dir_.parent_path() / (dir_.filename().string() + ".log")); }
 
 void S3rver::kill() {
   if (pid_ <= 0) return;

@@ -219,34 +219,96 @@ Result<ObjectInfo> S3Client::put(const std::string& key, std::string_view body, 
   return info;
 }
 
+Result<ListPage> S3Client::list_page(const std::string& prefix, const std::string& start_after,
+                                     const std::string& token, int max_keys) const {
+  Call c;
+  c.method = "GET";
+  c.what = "ListObjectsV2";
+  c.query = {{"list-type", "2"}, {"prefix", prefix}, {"max-keys", std::to_string(max_keys)}};
+  if (!token.empty()) c.query.push_back({"continuation-token", token});
+  else if (!start_after.empty()) c.query.push_back({"start-after", start_after});
+  auto r = execute(c);
+  if (!r) return r.status();
+  ListPage page;
+  for (std::string_view item : xml_elements(r->body, "Contents")) {
+    ObjectInfo o;
+    o.key = xml_text(item, "Key");
+    o.size = std::strtoull(xml_text(item, "Size").c_str(), nullptr, 10);
+    o.etag = strip_quotes(xml_text(item, "ETag"));
+    o.last_modified = xml_text(item, "LastModified");
+    page.objects.push_back(std::move(o));
+  }
+  page.truncated = xml_text(r->body, "IsTruncated") == "true";
+  if (page.truncated) {
+    page.next_token = xml_text(r->body, "NextContinuationToken");
+    if (page.next_token.empty() || page.next_token == token)
+      return Status(Code::kStorage, context("ListObjectsV2", "").op + ": a truncated listing without a new continuation token");
+  }
+  return page;
+}
+
 Result<std::vector<ObjectInfo>> S3Client::list(const std::string& prefix, size_t limit, int page_size) const {
   std::vector<ObjectInfo> out;
   std::string token;
   while (out.size() < limit) {
     page_size = static_cast<int>(std::min<size_t>(static_cast<size_t>(page_size), limit - out.size()));
-    Call c;
-    c.method = "GET";
-    c.what = "ListObjectsV2";
-    c.query = {{"list-type", "2"}, {"prefix", prefix}, {"max-keys", std::to_string(page_size)}};
-    if (!token.empty()) c.query.push_back({"continuation-token", token});
-    auto r = execute(c);
-    if (!r) return r.status();
-    for (std::string_view item : xml_elements(r->body, "Contents")) {
-      ObjectInfo o;
-      o.key = xml_text(item, "Key");
-      o.size = std::strtoull(xml_text(item, "Size").c_str(), nullptr, 10);
-      o.etag = strip_quotes(xml_text(item, "ETag"));
-      o.last_modified = xml_text(item, "LastModified");
-      out.push_back(std::move(o));
-    }
+    auto page = list_page(prefix, "", token, page_size);
+    if (!page) return page.status();
+    for (auto& o : page->objects) out.push_back(std::move(o));
     if (out.size() > limit) out.resize(limit);
-    if (xml_text(r->body, "IsTruncated") != "true") return out;
-    std::string next = xml_text(r->body, "NextContinuationToken");
-    if (next.empty() || next == token)
-      return Status(Code::kStorage, context("ListObjectsV2", "").op + ": a truncated listing without a new continuation token");
-    token = next;
+    if (!page->truncated) return out;
+    token = page->next_token;
   }
   return out;
+}
+
+Result<ObjectInfo> S3Client::copy(const std::string& from_key, const std::string& to_key, const std::string& if_match) const {
+  Call c;
+  c.method = "PUT";
+  c.key = to_key;
+  c.what = "CopyObject";
+  c.headers.emplace_back("x-amz-copy-source", uri_encode("/" + options_.target.bucket + "/" + from_key, false));
+  if (!if_match.empty()) c.headers.emplace_back("x-amz-copy-source-if-match", "\"" + if_match + "\"");
+  auto r = execute(c);
+  if (!r) return r.status();
+  // A copy can fail after its 200 was sent: the error is then in the body.
+  if (auto err = parse_error_xml(r->body))
+    return redacted(map_http_error(500, err, context("CopyObject", to_key)));
+  ObjectInfo info;
+  info.key = to_key;
+  info.etag = strip_quotes(xml_text(r->body, "ETag"));
+  info.last_modified = xml_text(r->body, "LastModified");
+  return info;
+}
+
+Result<Tags> S3Client::get_tags(const std::string& key) const {
+  Call c;
+  c.method = "GET";
+  c.key = key;
+  c.what = "GetObjectTagging";
+  c.query = {{"tagging", ""}};
+  auto r = execute(c);
+  if (!r) return r.status();
+  Tags tags;
+  for (std::string_view tag : xml_elements(r->body, "Tag")) tags.emplace_back(xml_text(tag, "Key"), xml_text(tag, "Value"));
+  return tags;
+}
+
+Status S3Client::put_tags(const std::string& key, const Tags& tags) const {
+  std::string body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Tagging><TagSet>";
+  for (const auto& [k, v] : tags) body += "<Tag><Key>" + xml_escape(k) + "</Key><Value>" + xml_escape(v) + "</Value></Tag>";
+  body += "</TagSet></Tagging>";
+  Digest md5(Digest::Kind::kMd5);
+  md5.update(body);
+  Call c;
+  c.method = "PUT";
+  c.key = key;
+  c.what = "PutObjectTagging";
+  c.query = {{"tagging", ""}};
+  c.body = body;
+  c.headers = {{"content-type", "application/xml"}, {"content-md5", to_base64(md5.finish())}};
+  auto r = execute(c);
+  return r ? Status::ok() : r.status();
 }
 
 Status S3Client::remove(const std::string& key) const {

@@ -44,6 +44,15 @@ struct PutOptions {
   std::string cache_control;  // "" -> none
 };
 
+/// One page of a listing.
+struct ListPage {
+  std::vector<ObjectInfo> objects;  // in key order
+  bool truncated = false;           // more after these
+  std::string next_token;           // the continuation token for them
+};
+
+using Tags = std::vector<std::pair<std::string, std::string>>;
+
 /// Bytes first..last inclusive; no last: to the end.
 struct ByteRange {
   uint64_t first = 0;
@@ -108,6 +117,20 @@ class S3Client {
   /// The objects under `prefix` in key order (ListObjectsV2, pages of up to `page_size`), at
   /// most `limit` of them.
   Result<std::vector<ObjectInfo>> list(const std::string& prefix, size_t limit = SIZE_MAX, int page_size = 1000) const;
+
+  /// One page of ListObjectsV2 under `prefix`, continuing from `token` when given, else from
+  /// the first key after `start_after` ("" = the first key): a listing can resume after a
+  /// restart from the last key it handled, where a continuation token may have expired.
+  Result<ListPage> list_page(const std::string& prefix, const std::string& start_after, const std::string& token,
+                             int max_keys = 1000) const;
+
+  /// CopyObject within the bucket (a source up to 5 GiB, S3's limit for one copy). With
+  /// `if_match`, only while the source has that ETag (kStorage, PreconditionFailed, if not).
+  Result<ObjectInfo> copy(const std::string& from_key, const std::string& to_key, const std::string& if_match = "") const;
+
+  /// An object's tags (GetObjectTagging), and replacing them (PutObjectTagging: the whole set).
+  Result<Tags> get_tags(const std::string& key) const;
+  Status put_tags(const std::string& key, const Tags& tags) const;
 
   /// Deletes one object (S3 answers 204 whether or not it existed).
   Status remove(const std::string& key) const;

@@ -125,6 +125,38 @@ TEST_F(S3ClientTest, OddKeysRoundTripWithTheirHeadersAndListInPages) {
   EXPECT_TRUE(c.list("odd/")->empty());
 }
 
+// What ingest needs: a listing that resumes after a key (a poll that restarted), a copy (an
+// upload moved when its job completes) and tags merged into the object's own.
+TEST_F(S3ClientTest, ListingResumesAfterAKeyAndCopiesAndTagsWork) {
+  S3Client c = client();
+  for (const char* k : {"in/a.mp4", "in/b.mp4", "in/c.mp4", "in/d.mp4"}) ASSERT_TRUE(c.put(k, k));
+  auto first = c.list_page("in/", "", "", 2);
+  ASSERT_TRUE(first) << first.status().message();
+  ASSERT_EQ(first->objects.size(), 2u);
+  EXPECT_TRUE(first->truncated);
+  EXPECT_EQ(first->objects[1].etag, md5_hex("in/b.mp4"));
+  auto rest = c.list_page("in/", first->objects.back().key, "", 10);
+  ASSERT_TRUE(rest) << rest.status().message();
+  ASSERT_EQ(rest->objects.size(), 2u);
+  EXPECT_EQ(rest->objects[0].key, "in/c.mp4");
+  EXPECT_FALSE(rest->truncated);
+  auto by_token = c.list_page("in/", "", first->next_token, 10);
+  ASSERT_TRUE(by_token) << by_token.status().message();
+  EXPECT_EQ(by_token->objects.size(), 2u);
+
+  auto copied = c.copy("in/a b.mp4", "done/x.mp4");
+  EXPECT_EQ(copied.status().code(), Code::kInputMissing) << copied.status().message();
+  ASSERT_TRUE(c.copy("in/a.mp4", "done/a.mp4", md5_hex("in/a.mp4")));
+  EXPECT_EQ(c.get("done/a.mp4").value_or(""), "in/a.mp4");
+
+  EXPECT_TRUE(c.get_tags("in/a.mp4")->empty());
+  ASSERT_TRUE(c.put_tags("in/a.mp4", {{"owner", "news & sport"}, {"kiln-status", "complete"}}).is_ok());
+  auto tags = c.get_tags("in/a.mp4");
+  ASSERT_TRUE(tags) << tags.status().message();
+  EXPECT_EQ(*tags, (Tags{{"owner", "news & sport"}, {"kiln-status", "complete"}}));
+  EXPECT_EQ(c.get_tags("in/nothing.mp4").status().code(), Code::kInputMissing);
+}
+
 // s3rver lets unsigned requests through: only a signed request is checked, so this is the test
 // that proves Kiln's requests are signed, and signed right (a good secret passes above).
 TEST_F(S3ClientTest, AWrongSecretIsRefusedAndSaysSoWithoutTheSecret) {

@@ -2,11 +2,19 @@
 // A real S3 server on loopback for Kiln's S3 client tests.
 //
 //   node --openssl-legacy-provider launch.js --dir DIR --port-file FILE [--port N] [--bucket NAME]...
+//        [--notify-config FILE]
 //
 // Listens on 127.0.0.1 (port N, or a free one when 0 or absent), stores objects under DIR,
 // creates each --bucket, and writes the port it got to FILE (written whole by a rename, so a
 // poller never reads half a number). Runs until killed. Credentials: S3RVER / S3RVER, the only
 // account s3rver has.
+//
+// Event notifications: s3rver has no PutBucketNotificationConfiguration (NotImplemented) and
+// posts nothing by itself, but it emits each object event in-process ('event', with the body
+// AWS would send). With --notify-config, each one is POSTed, as MinIO's webhook target does, to
+// the `url` in FILE ({"url": "...", "headers": {"Authorization": "Bearer ..."}}), which is read
+// again for every event (a test writes it once the receiver is up, or changes it); no FILE: no
+// post. One try per event, the outcome logged to stdout ("notify 200 ObjectCreated:Put key").
 //
 // Why @20minutes/s3rver 4.0.4 and not s3rver 3.7.1: 3.7.1 (the last release of jamhall/s3rver)
 // does not check SigV4 signatures at all ("Signature version 4 calculation is unimplemented"
@@ -42,6 +50,7 @@
 'use strict';
 
 const fs = require('fs');
+const http = require('http');
 const path = require('path');
 const S3rver = require('@20minutes/s3rver');
 const router = require('@20minutes/s3rver/lib/routes');
@@ -56,6 +65,7 @@ function parseArgs(argv) {
       case '--port': args.port = Number(value); i++; break;
       case '--port-file': args.portFile = value; i++; break;
       case '--bucket': args.buckets.push(value); i++; break;
+      case '--notify-config': args.notifyConfig = value; i++; break;
       default: throw new Error(`unknown argument ${argv[i]}`);
     }
   }
@@ -108,6 +118,28 @@ function removeIncompleteObjects(dir) {
   }
 }
 
+// POSTs one event body to the configured receiver.
+function notify(configFile, event) {
+  let config;
+  try {
+    config = JSON.parse(fs.readFileSync(configFile, 'utf8'));
+  } catch (err) {
+    return;  // not configured (yet)
+  }
+  const body = JSON.stringify(event);
+  const record = event.Records[0];
+  const what = `${record.eventName} ${record.s3.object.key}`;
+  const req = http.request(config.url, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body), ...(config.headers || {}) },
+  }, (res) => {
+    res.resume();
+    console.log(`notify ${res.statusCode} ${what}`);
+  });
+  req.on('error', (err) => console.log(`notify failed ${what}: ${err.message}`));
+  req.end(body);
+}
+
 async function main() {
   const args = parseArgs(process.argv);
   addAbortMultipartUpload();
@@ -120,6 +152,7 @@ async function main() {
     directory: args.dir,
     configureBuckets: args.buckets.map((name) => ({ name, configs: [] })),
   });
+  if (args.notifyConfig) server.on('event', (event) => notify(args.notifyConfig, event));
   const { port } = await server.run();
   fs.writeFileSync(`${args.portFile}.tmp`, `${port}\n`);
   fs.renameSync(`${args.portFile}.tmp`, args.portFile);
