@@ -79,6 +79,8 @@ class JobStore {
   Result<std::optional<Job>> get(int64_t id);
   /// Jobs in id order after `after_id` (a cursor), optionally of one state.
   Result<std::vector<Job>> list(std::optional<JobState> state, int limit, int64_t after_id);
+  /// The newest `limit` jobs, newest first (the console's live list starts from these).
+  Result<std::vector<Job>> recent(int limit);
   /// How many jobs are in each state (for the jobs-by-state gauge).
   Result<std::vector<std::pair<std::string, int64_t>>> count_by_state();
 
