@@ -25,27 +25,7 @@
 namespace kiln::coordinator {
 namespace {
 
-enum class Scope { kRead = 0, kSubmit = 1, kAdmin = 2 };
-
 int scope_rank(const std::string& s) { return s == "admin" ? 2 : s == "submit" ? 1 : s == "read" ? 0 : -1; }
-
-void send_error(httplib::Response& res, int http, const std::string& code, const std::string& message) {
-  res.status = http;
-  res.set_content(nlohmann::json{{"error", {{"code", code}, {"message", message}}}}.dump(), "application/json");
-}
-
-void send_json(httplib::Response& res, const nlohmann::json& body, int http = 200) {
-  res.status = http;
-  res.set_content(body.dump(), "application/json");
-}
-
-/// Maps a store failure to 503: the database is the coordinator's only dependency. The
-/// store's message (libpq's text, hosts, SQL) goes to the log, never to the client.
-void send_store_error(httplib::Response& res, const Status& st) {
-  logger("api")->warn("database error answered with 503: {}", st.message());
-  res.set_header("Retry-After", "5");
-  send_error(res, 503, "database_unavailable", "the database is unavailable; try again shortly");
-}
 
 /// Why a new job may not publish to `output`: something is there already. Only the job that
 /// published an output may replace it (the node's result.json marker rule); a new job has no
@@ -57,13 +37,6 @@ std::optional<std::string> existing_output(const std::string& output) {
   if (std::filesystem::exists(std::filesystem::path(output) / "result.json"))
     return fmt::format("output '{}' holds another job's published output; remove it or name another", output);
   return fmt::format("output '{}' exists and is not a Kiln output; name a new directory", output);
-}
-
-/// A path parameter as a job id: 1 to 18 digits (fits int64); nullopt otherwise.
-std::optional<int64_t> parse_id(const std::string& text) {
-  if (text.empty() || text.size() > 18 || text.find_first_not_of("0123456789") != std::string::npos)
-    return std::nullopt;
-  return std::stoll(text);
 }
 
 /// The route pattern a request matched, for metric labels: set by each handler's wrapper,
@@ -102,6 +75,30 @@ class RateLimiter {
 
 }  // namespace
 
+void send_error(httplib::Response& res, int http, const std::string& code, const std::string& message) {
+  res.status = http;
+  res.set_content(nlohmann::json{{"error", {{"code", code}, {"message", message}}}}.dump(), "application/json");
+}
+
+void send_json(httplib::Response& res, const nlohmann::json& body, int http) {
+  res.status = http;
+  res.set_content(body.dump(), "application/json");
+}
+
+/// Maps a store failure to 503: the database is the coordinator's only dependency. The
+/// store's message (libpq's text, hosts, SQL) goes to the log, never to the client.
+void send_store_error(httplib::Response& res, const Status& st) {
+  logger("api")->warn("database error answered with 503: {}", st.message());
+  res.set_header("Retry-After", "5");
+  send_error(res, 503, "database_unavailable", "the database is unavailable; try again shortly");
+}
+
+std::optional<int64_t> parse_id(const std::string& text) {
+  if (text.empty() || text.size() > 18 || text.find_first_not_of("0123456789") != std::string::npos)
+    return std::nullopt;
+  return std::stoll(text);
+}
+
 struct ApiServer::Impl {
   Config config;
   store::StorePool& pool;
@@ -116,10 +113,14 @@ struct ApiServer::Impl {
 
   Impl(const Config& c, store::StorePool& p) : config(c), pool(p), limiter(c.rate_per_second, c.rate_burst) {}
 
-  /// Checks the bearer token; on failure answers 401/403 and returns false.
-  bool authorize(const httplib::Request& req, httplib::Response& res, Scope need) {
+  CookieAuth cookie_auth;
+
+  /// Checks the bearer token (or, without one, the cookie hook); on failure answers
+  /// 401/403/429/503 and returns false.
+  bool authorize(const httplib::Request& req, httplib::Response& res, Scope need, std::string* scope_out = nullptr) {
     std::string auth = req.get_header_value("Authorization");
-    if (auth.rfind("Bearer ", 0) != 0) {
+    bool bearer = auth.rfind("Bearer ", 0) == 0;
+    if (!bearer && !(cookie_auth && req.has_header("Cookie"))) {
       res.set_header("WWW-Authenticate", "Bearer");
       send_error(res, 401, "unauthenticated", "an Authorization: Bearer <token> header is required");
       return false;
@@ -129,27 +130,42 @@ struct ApiServer::Impl {
       send_store_error(res, store.status());
       return false;
     }
-    auto scope = store::TokenStore(**store).scope_of(auth.substr(7));
-    if (!scope) {
-      send_store_error(res, scope.status());
-      return false;
+    std::string scope, rate_key;
+    if (bearer) {
+      auto found = store::TokenStore(**store).scope_of(auth.substr(7));
+      if (!found) {
+        send_store_error(res, found.status());
+        return false;
+      }
+      if (found->empty()) {
+        send_error(res, 401, "unauthenticated", "unknown or revoked token");
+        return false;
+      }
+      scope = *found;
+      rate_key = auth.substr(7);
+    } else {
+      Caller c = cookie_auth(req, **store);
+      if (!c.ok) {
+        if (c.http == 503) send_store_error(res, Status(Code::kIo, c.message));
+        else send_error(res, c.http, c.code, c.message);
+        return false;
+      }
+      scope = c.scope;
+      rate_key = c.rate_key;
     }
-    if (scope->empty()) {
-      send_error(res, 401, "unauthenticated", "unknown or revoked token");
-      return false;
-    }
-    if (double wait = limiter.take(auth.substr(7)); wait > 0) {
+    if (double wait = limiter.take(rate_key); wait > 0) {
       refused.counter({"rate_limited"}).inc();
       res.set_header("Retry-After", std::to_string(static_cast<int>(std::ceil(wait))));
       send_error(res, 429, "rate_limited", "too many requests for this token; slow down");
       return false;
     }
-    if (scope_rank(*scope) < static_cast<int>(need)) {
+    if (scope_rank(scope) < static_cast<int>(need)) {
       send_error(res, 403, "forbidden", fmt::format("this needs a {} token; yours is {}",
                                                    need == Scope::kAdmin ? "admin" : need == Scope::kSubmit ? "submit" : "read",
-                                                   *scope));
+                                                   scope));
       return false;
     }
+    if (scope_out) *scope_out = scope;
     return true;
   }
 
@@ -163,15 +179,19 @@ struct ApiServer::Impl {
   using Handler = std::function<void(const httplib::Request&, httplib::Response&)>;
 
   /// Registers a handler whose requests are counted under `pattern` (bounded label values).
-  void get(const char* regex, const char* pattern, Handler h) {
+  void get(const std::string& regex, const std::string& pattern, Handler h) {
     server.Get(regex, [pattern, h](const httplib::Request& req, httplib::Response& res) {
-      t_route = std::string("GET ") + pattern;
+      t_route = req.method + " " + pattern;  // GET handlers answer HEAD too
       h(req, res);
     });
   }
-  void post(const char* regex, const char* pattern, Handler h) {
-    server.Post(regex, [pattern, h](const httplib::Request& req, httplib::Response& res) {
-      t_route = std::string("POST ") + pattern;
+  void post(const std::string& regex, const std::string& pattern, Handler h) {
+    server.Post(regex, [this, pattern, h](const httplib::Request& req, httplib::Response& res) {
+      t_route = "POST " + pattern;
+      // The server's own limit may be raised for streamed uploads (route_patch_streamed); an
+      // ordinary body stays within max_body_bytes.
+      if (req.body.size() > config.max_body_bytes)
+        return send_error(res, 413, "body_too_large", "the request body is too large");
       h(req, res);
     });
   }
@@ -371,13 +391,19 @@ struct ApiServer::Impl {
   /// Each stream LISTENs on its own connection for 'kiln_events' (a trigger NOTIFYs per event
   /// row) and writes a comment line when idle, so a dead client is noticed. Capped at
   /// max_streams: past it 503 with Retry-After, so streams never take the API's threads.
-  void stream_events(int64_t id, httplib::Response& res) {
+  bool begin_stream(httplib::Response& res) {
     if (streams.fetch_add(1) >= config.max_streams) {
       streams.fetch_sub(1);
       refused.counter({"streams_full"}).inc();
       res.set_header("Retry-After", "10");
-      return send_error(res, 503, "too_many_streams", "too many event streams are open; try again later");
+      send_error(res, 503, "too_many_streams", "too many event streams are open; try again later");
+      return false;
     }
+    return true;
+  }
+
+  void stream_events(int64_t id, httplib::Response& res) {
+    if (!begin_stream(res)) return;
     auto db = store::Db::connect(pool.url());
     if (!db || !(*db)->listen("kiln_events").is_ok()) {
       streams.fetch_sub(1);
@@ -437,6 +463,35 @@ Result<int> ApiServer::bind() {
 }
 
 void ApiServer::serve() { impl_->server.listen_after_bind(); }
+
+void ApiServer::route(const std::string& method, const std::string& regex, const std::string& pattern, Handler h) {
+  if (method == "GET") return impl_->get(regex, pattern, std::move(h));
+  if (method == "POST") return impl_->post(regex, pattern, std::move(h));
+  auto counted = [method, pattern, h](const httplib::Request& req, httplib::Response& res) {
+    t_route = method + " " + pattern;
+    h(req, res);
+  };
+  if (method == "DELETE") impl_->server.Delete(regex, counted);
+  else if (method == "OPTIONS") impl_->server.Options(regex, counted);
+  else throw std::invalid_argument("ApiServer::route: unsupported method " + method);
+}
+
+void ApiServer::route_patch_streamed(const std::string& regex, const std::string& pattern, size_t max_bytes, ReaderHandler h) {
+  impl_->server.set_payload_max_length(std::max(max_bytes, impl_->config.max_body_bytes));
+  impl_->server.Patch(regex, [pattern, h](const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader) {
+    t_route = "PATCH " + pattern;
+    h(req, res, reader);
+  });
+}
+
+bool ApiServer::authorize(const httplib::Request& req, httplib::Response& res, Scope need, std::string* scope_out) {
+  return impl_->authorize(req, res, need, scope_out);
+}
+void ApiServer::set_cookie_auth(CookieAuth hook) { impl_->cookie_auth = std::move(hook); }
+bool ApiServer::begin_stream(httplib::Response& res) { return impl_->begin_stream(res); }
+void ApiServer::end_stream() { impl_->streams.fetch_sub(1); }
+const Config& ApiServer::config() const { return impl_->config; }
+store::StorePool& ApiServer::pool() { return impl_->pool; }
 void ApiServer::stop() { impl_->server.stop(); }
 
 }  // namespace kiln::coordinator

@@ -243,7 +243,8 @@ void guarded(const char* what, const std::atomic<bool>& stop, const std::functio
 
 }  // namespace
 
-int run(const Config& config, const std::atomic<bool>& stop, const std::function<void(int)>& on_listening) {
+int run(const Config& config, const std::atomic<bool>& stop, const std::function<void(int)>& on_listening,
+        const Extension& extend) {
   auto log = logger("coordinator");
   int version = 0;
   auto store = store::Db::open_migrated(config.database_url, &version);
@@ -262,6 +263,7 @@ int run(const Config& config, const std::atomic<bool>& stop, const std::function
   if (config.locations.empty())
     log->warn("no [[location]] configured: every submission will be refused (path_not_allowed)");
   ApiServer api(config, pool);
+  std::shared_ptr<void> extension = extend ? extend(api, stop) : nullptr;
   auto port = api.bind();
   if (!port) {
     log->error("{}", port.status().message());
@@ -278,6 +280,7 @@ int run(const Config& config, const std::atomic<bool>& stop, const std::function
   server.join();
   reaper.join();
   sender.join();
+  extension.reset();
   log->info("stopped");
   return 0;
 }
