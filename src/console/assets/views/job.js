@@ -130,7 +130,9 @@ export async function render(main, { id }) {
 
   function draw() {
     const p = job.progress || {};
-    head.replaceChildren(h('h1', {}, `Job ${job.id} · ${jobName(job)}`), statusBadge(job.status), h('span', { class: 'actions' }, jobActions(job)));
+    // Replaced only when it changes, so its buttons stay clickable through heartbeats.
+    const fresh = h('div', {}, h('h1', {}, `Job ${job.id} · ${jobName(job)}`), statusBadge(job.status), h('span', { class: 'actions' }, jobActions(job)));
+    if (head.innerHTML !== fresh.innerHTML) head.replaceChildren(...fresh.childNodes);
     const running = job.state === 'running';
     const pct = job.state === 'completed' ? 100 : p.percent;
     progress.replaceChildren(h('h2', { id: 'progress-h' }, 'Progress'),
@@ -162,7 +164,9 @@ export async function render(main, { id }) {
   for (const kind of ['submitted', 'progressing', 'input_information', 'status_update', 'fallback', 'device_quarantined',
     'error', 'discarded', 'complete', 'cancelled']) {
     es.addEventListener(kind, (e) => {
-      if (seen.has(e.lastEventId)) return;
+      // EventSource's own 'error' (a dropped or ended stream) shares its name with the job's
+      // error events; only the job's carry data.
+      if (!e.data || seen.has(e.lastEventId)) return;
       seen.add(e.lastEventId);
       events.push(JSON.parse(e.data));
       draw();

@@ -67,7 +67,11 @@ export function render(main) {
       tbody.insertBefore(tr, older || null);
     }
     tr.dataset.status = job.status;
-    tr.replaceChildren(...cells(job));
+    // Cell by cell, and only what changed: a button replaced at every heartbeat could not be
+    // clicked (the press lands on one element, the release on its successor).
+    const fresh = cells(job);
+    if (tr.children.length !== fresh.length) tr.replaceChildren(...fresh);
+    else fresh.forEach((td, i) => { if (tr.children[i].innerHTML !== td.innerHTML) tr.children[i].replaceWith(td); });
     tr.hidden = !matches(job, status.value, search.value.trim());
     empty.hidden = [...rows.values()].some((r) => !r.hidden);
   }

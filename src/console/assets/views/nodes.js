@@ -29,7 +29,7 @@ export async function render(main) {
       queue.replaceChildren(h('h2', { id: 'queue-h' }, 'Queue'),
         h('ul', { class: 'counts' }, order.filter((s) => s in q.states).map((s) => h('li', {}, h('strong', {}, String(q.states[s])), ` ${s}`))));
       nodes.replaceChildren(h('h2', { id: 'nodes-h' }, `Nodes (${n.nodes.length})`),
-        n.nodes.length ? n.nodes.map((node) => h('article', { class: 'card node' },
+        ...(n.nodes.length ? n.nodes.map((node) => h('article', { class: 'card node' },
           h('h3', {}, node.name, ' ', h('span', { class: `badge n-${node.state}` }, node.state)),
           h('p', { class: 'muted' }, `last heartbeat ${ago(node.heartbeatAt)} (${when(node.heartbeatAt)}) · ${node.running ?? 0} running · capacity ${node.capacity ?? "–"}`),
           h('div', { class: 'scroll' }, h('table', { class: 'devices' },
@@ -43,7 +43,7 @@ export async function render(main) {
               h('td', { 'data-label': 'Sessions' }, `${d.sessions ?? 0} of ${d.maxSessions || d.sessionLimit || '∞'}`),
               h('td', { 'data-label': 'Jobs' }, `${d.jobs ?? 0} of ${d.maxJobs ?? '–'}`),
               h('td', { 'data-label': 'Load' }, Number.isFinite(d.loadRatio) ? `${Math.round(d.loadRatio * 100)}%` : '–'),
-              h('td', { 'data-label': 'Health' }, health(d))))))))) : h('p', { class: 'muted' }, 'No node has registered.'));
+              h('td', { 'data-label': 'Health' }, health(d))))))))) : [h('p', { class: 'muted' }, 'No node has registered.')]));
     } catch (err) {
       nodes.replaceChildren(h('p', { class: 'error' }, err.message));
     } finally {

@@ -38,8 +38,8 @@ export async function render(main) {
         h('div', {}, h('label', { for: 'ladder' }, 'Preset / ladder'), ladder),
         h('div', {}, h('label', { for: 'output' }, 'Output location'), output)),
       drop),
-    resumable.length ? h('p', { class: 'muted', id: 'resume-hint' },
-      `Unfinished: ${resumable.map((r) => r.name).join(', ')}. Choose the same file again to resume where it stopped.`) : null,
+    ...(resumable.length ? [h('p', { class: 'muted', id: 'resume-hint' },
+      `Unfinished: ${resumable.map((r) => r.name).join(', ')}. Choose the same file again to resume where it stopped.`)] : []),
     list);
 
   const uploads = [];
