@@ -168,7 +168,10 @@ Finished finish_file_upload(coordinator::ApiServer& api, const store::Upload& u,
     }
     outcomes().counter({"refused"}).inc();
     log->info("upload {} ({}) refused: {}", u.id, u.filename, st.message());
-    return refuse(415, code_name(st.code()), st.message());
+    // The uploader sees their file's name, not where the coordinator keeps it.
+    std::string message = st.message();
+    for (size_t at; (at = message.find(final_path)) != std::string::npos;) message.replace(at, final_path.size(), u.filename);
+    return refuse(415, code_name(st.code()), message);
   }
   return submit_upload_job(api, u, final_path);
 }

@@ -216,7 +216,7 @@ struct ApiServer::Impl {
     // Headers and body go out in two writes: without TCP_NODELAY the body waits for the
     // client's delayed ACK (up to 40 ms) on a keep-alive connection: 10,000 requests took 267 s.
     server.set_tcp_nodelay(true);
-    server.set_pre_routing_handler([](const httplib::Request& req, httplib::Response&) {
+    server.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
       t_route = "unmatched";
       // A request with neither Content-Length nor Transfer-Encoding has no body (RFC 9112
       // 6.3), but cpp-httplib 0.11 reads a POST's body to EOF: `curl -X POST .../cancel` hung
@@ -225,6 +225,15 @@ struct ApiServer::Impl {
       // the server; only this hook's view of it is.)
       if (!req.has_header("Content-Length") && !req.has_header("Transfer-Encoding"))
         const_cast<httplib::Request&>(req).headers.emplace("Content-Length", "0");
+      // The server-wide limit is raised for streamed uploads (route_patch_streamed); any other
+      // body past max_body_bytes is refused before it is read. Its bytes are still on the
+      // connection, so the client is told to close it.
+      if (req.method != "PATCH" &&
+          std::strtoull(req.get_header_value("Content-Length").c_str(), nullptr, 10) > config.max_body_bytes) {
+        res.set_header("Connection", "close");
+        send_error(res, 413, "body_too_large", "the request body is too large");
+        return httplib::Server::HandlerResponse::Handled;
+      }
       return httplib::Server::HandlerResponse::Unhandled;
     });
     server.set_logger([this](const httplib::Request&, const httplib::Response& res) {

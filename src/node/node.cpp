@@ -290,6 +290,10 @@ class Node {
   /// database confirms this attempt still holds the job and nobody cancelled it.
   bool still_ours_before_publish(RunningJob& j, DbLink& link) {
     nlohmann::json publishing = {{"phase", "publishing"}, {"percent", 100}};
+    {
+      std::lock_guard lock(j.mu);
+      publishing.update(j.device);  // the finished job still says where it ran
+    }
     for (;;) {
       if (j.lost || j.cancel_requested || j.handing_back) return false;
       auto sent = Clock::now();

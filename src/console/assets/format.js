@@ -18,9 +18,9 @@ export function h(tag, attrs = {}, ...children) {
 
 export function bytes(n) {
   if (!Number.isFinite(n)) return '–';
-  const units = ['B', 'KB', 'MB', 'GB', 'TB'];
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
   let i = 0;
-  while (n >= 1000 && i < units.length - 1) { n /= 1000; i++; }
+  while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
   return `${n.toFixed(n < 10 && i ? 1 : 0)} ${units[i]}`;
 }
 

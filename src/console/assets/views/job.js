@@ -89,8 +89,8 @@ function previewSection(job) {
   start();
   return h('div', { class: 'player' }, video,
     h('div', { class: 'controls' },
-      h('label', { for: 'player-kind' }, 'Player'), kind,
-      h('label', { for: 'rendition' }, 'Rendition'), level),
+      h('span', { class: 'pair' }, h('label', { for: 'player-kind' }, 'Player'), kind),
+      h('span', { class: 'pair' }, h('label', { for: 'rendition' }, 'Rendition'), level)),
     note);
 }
 

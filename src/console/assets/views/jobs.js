@@ -15,7 +15,8 @@ export function accel(job) {
 function cells(job) {
   const p = job.progress || {};
   const running = job.state === 'running';
-  const pct = job.state === 'completed' ? 100 : p.percent;
+  // Queued jobs show no progress (a retry's is stale); finished ones show where they stopped.
+  const pct = job.state === 'completed' ? 100 : job.status === 'SUBMITTED' ? NaN : p.percent;
   return [
     h('td', { 'data-label': 'Job' }, h('a', { href: `/console/jobs/${job.id}`, 'data-link': true }, `#${job.id}`)),
     h('td', { 'data-label': 'Name', class: 'name' }, jobName(job)),
@@ -23,7 +24,7 @@ function cells(job) {
     h('td', { 'data-label': 'Phase' }, running ? (p.phase || '–') : '–'),
     h('td', { 'data-label': 'Progress' },
       h('progress', { max: '100', value: String(Number.isFinite(pct) ? pct : 0), 'aria-label': `job ${job.id} progress` }),
-      h('span', { class: 'pct' }, Number.isFinite(pct) && (running || job.state === 'completed') ? percent(pct) : '–')),
+      h('span', { class: 'pct' }, Number.isFinite(pct) ? percent(pct) : '–')),
     h('td', { 'data-label': 'FPS' }, running && p.fps ? p.fps.toFixed(1) : '–'),
     h('td', { 'data-label': 'Speed' }, running && p.speed ? `${p.speed.toFixed(2)}×` : '–'),
     h('td', { 'data-label': 'ETA' }, running ? duration(p.etaSeconds) : '–'),
