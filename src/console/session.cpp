@@ -74,6 +74,9 @@ coordinator::Caller session_caller(const httplib::Request& req, store::Db& db) {
     c.code = "csrf_failed";
     c.message = fmt::format("a request that changes something needs the session's {} header; reload the console",
                             kCsrfHeader);
+    static metrics::Family& refused = metrics::default_registry().counter(
+        "kiln_console_csrf_refused_total", "Requests with a session cookie refused for a missing or wrong CSRF header.");
+    refused.counter().inc();
     logger("console")->warn("{} {}: refused, the {} header is missing or wrong", req.method, req.path, kCsrfHeader);
     return c;
   }

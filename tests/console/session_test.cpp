@@ -81,6 +81,7 @@ TEST_F(ConsoleSession, ATokenBecomesAnHttpOnlyStrictCookieAndWritesNeedTheCsrfHe
   EXPECT_EQ(job(id)["state"], "available") << "the refused cancel changed nothing";
   EXPECT_EQ(c.Post(cancel.c_str(), with(s, true), "", "text/plain")->status, 202);
   EXPECT_EQ(job(id)["status"], "CANCELED");
+  EXPECT_EQ(metric("kiln_console_csrf_refused_total"), 3) << "each refusal is counted";
 
   // Sign out: the cookie stops working, and the browser is told to drop it.
   EXPECT_EQ(c.Delete("/console/session", with(s, false))->status, 403) << "signing out is a write: CSRF too";

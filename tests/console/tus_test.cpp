@@ -181,6 +181,20 @@ TEST_F(Tus, SizeAndTypeAreCheckedBeforeAndANonMediaFileIsRefusedWithTheProbesMes
   EXPECT_GE(metric("kiln_console_uploads_total{result=\"refused\"}"), 1);
 }
 
+TEST_F(Tus, AnUploadThatCannotBeCheckedIsRefusedAndSaysSo) {
+  // A probe given 1 ms cannot answer: the check itself fails (as a crash or a hang would).
+  start_coordinator("[console]\nupload_location = \"work\"\nprobe_timeout_seconds = 0.001\n");
+  std::string clip = file_bytes(media("console_10s.mp4"));
+  std::string url = create("fine.mp4", clip.size());
+  auto r = patch(url, 0, clip);
+  ASSERT_EQ(r->status, 422) << r->body;
+  EXPECT_EQ(nlohmann::json::parse(r->body)["error"]["code"], "check_failed");
+  EXPECT_NE(r->body.find("could not be checked"), std::string::npos) << r->body;
+  EXPECT_EQ(metric("kiln_console_probe_failures_total"), 1);
+  EXPECT_NE(read_file(tmp_ / "coordinator" / "stderr").find("took longer than"), std::string::npos);
+  EXPECT_EQ(nlohmann::json::parse(client().Get("/v1/jobs", bearer(admin_token_))->body)["jobs"].size(), 0u);
+}
+
 TEST_F(Tus, TerminationDeletesTheBytesAndExpiredUploadsAreDeleted) {
   // 0.0005 h = 1.8 s: an unfinished upload expires while the test watches.
   start_coordinator("[console]\nupload_location = \"work\"\nupload_expiry_hours = 0.0005\n");

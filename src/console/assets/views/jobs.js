@@ -12,6 +12,11 @@ export function accel(job) {
   return backend === 'software' ? 'software' : `${backend} (hardware)`;
 }
 
+/** A cell; an empty one ('–') is marked so a phone's card can leave it out. */
+function cell(label, value) {
+  return h('td', { 'data-label': label, class: value === '–' ? 'nil' : undefined }, value);
+}
+
 function cells(job) {
   const p = job.progress || {};
   const running = job.state === 'running';
@@ -21,16 +26,16 @@ function cells(job) {
     h('td', { 'data-label': 'Job' }, h('a', { href: `/console/jobs/${job.id}`, 'data-link': true }, `#${job.id}`)),
     h('td', { 'data-label': 'Name', class: 'name' }, jobName(job)),
     h('td', { 'data-label': 'Status' }, statusBadge(job.status), job.cancelRequested && running ? h('small', {}, ' cancelling') : null),
-    h('td', { 'data-label': 'Phase' }, running ? (p.phase || '–') : '–'),
+    cell('Phase', running ? (p.phase || '–') : '–'),
     h('td', { 'data-label': 'Progress' },
       h('progress', { max: '100', value: String(Number.isFinite(pct) ? pct : 0), 'aria-label': `job ${job.id} progress` }),
       h('span', { class: 'pct' }, Number.isFinite(pct) ? percent(pct) : '–')),
-    h('td', { 'data-label': 'FPS' }, running && p.fps ? p.fps.toFixed(1) : '–'),
-    h('td', { 'data-label': 'Speed' }, running && p.speed ? `${p.speed.toFixed(2)}×` : '–'),
-    h('td', { 'data-label': 'ETA' }, running ? duration(p.etaSeconds) : '–'),
-    h('td', { 'data-label': 'Node' }, job.node || '–'),
-    h('td', { 'data-label': 'Device' }, p.device || '–'),
-    h('td', { 'data-label': 'Accel' }, accel(job)),
+    cell('FPS', running && p.fps ? p.fps.toFixed(1) : '–'),
+    cell('Speed', running && p.speed ? `${p.speed.toFixed(2)}×` : '–'),
+    cell('ETA', running ? duration(p.etaSeconds) : '–'),
+    cell('Node', job.node || '–'),
+    cell('Device', p.device || '–'),
+    cell('Accel', accel(job)),
     h('td', { 'data-label': 'Attempt' }, `${job.attempt} of ${job.maxAttempts}`),
     h('td', { 'data-label': 'Actions', class: 'actions' }, jobActions(job, { compact: true })),
   ];
