@@ -212,7 +212,7 @@ await check('the job page plays every rendition in hls.js and dash.js', async ()
           if (v.error) return { ok: false, why: `media error ${v.error.code}` };
           if (v.videoWidth === width && v.videoHeight === height) {
             if (from === null) from = v.currentTime;
-            if (v.currentTime > from + 1) return { ok: true, t: v.currentTime };
+            if (v.currentTime > from + 0.5) return { ok: true, t: v.currentTime };
           }
           if (v.ended || v.currentTime > v.duration - 1.5) { v.currentTime = 0; from = null; }
           if (v.paused) v.play().catch(() => {});

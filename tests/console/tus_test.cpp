@@ -129,7 +129,9 @@ TEST_F(Tus, AnUploadCutMidwayResumesFromTheServersOffsetAndBecomesExactlyOneJob)
     ASSERT_TRUE(r);
     ASSERT_EQ(r->status, 204) << r->body;
     at += n;
-    if (at == clip.size()) ASSERT_FALSE(r->get_header_value("Kiln-Job-Id").empty()) << "the last PATCH names the job";
+    if (at == clip.size()) {
+      ASSERT_FALSE(r->get_header_value("Kiln-Job-Id").empty()) << "the last PATCH names the job";
+    }
   }
   auto done = client().Get(url.c_str(), tus(admin_token_));
   auto upload = nlohmann::json::parse(done->body);
