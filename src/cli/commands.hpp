@@ -22,6 +22,8 @@ std::function<int()> add_nodes(CLI::App& app);
 std::function<int()> add_worker(CLI::App& app);
 /// Registers `kiln storage check LOCATION` and `kiln storage cp SRC DST` (cli/storage_cmd.cpp).
 std::function<int()> add_storage(CLI::App& app);
+/// `kiln probe FILE`: what a file holds, or why a job would refuse it.
+std::function<int()> add_probe(CLI::App& app);
 /// Registers `kiln bench` (bench/bench_cmd.cpp); argv is recorded in the report.
 std::function<int()> add_bench(CLI::App& app, int argc, char** argv);
 

@@ -33,6 +33,7 @@ int main(int argc, char** argv) {
   auto run_nodes = kiln::cli::add_nodes(app);
   auto run_worker = kiln::cli::add_worker(app);
   auto run_storage = kiln::cli::add_storage(app);
+  auto run_probe = kiln::cli::add_probe(app);
   std::string topic;
   CLI::App* help = app.add_subcommand("help", "Show help for a command: kiln help transcode");
   help->add_option("command", topic, "the command to explain");
@@ -72,6 +73,7 @@ int main(int argc, char** argv) {
   if (app.got_subcommand("nodes")) return run_nodes();
   if (app.got_subcommand("worker")) return run_worker();
   if (app.got_subcommand("storage")) return run_storage();
+  if (app.got_subcommand("probe")) return run_probe();
   for (const char* s : {"submit", "jobs", "cancel", "retry"})
     if (app.got_subcommand(s)) return run_client();
   return 0;

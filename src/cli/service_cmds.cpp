@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "cli/commands.hpp"
+#include "console/console.hpp"
 #include "coordinator/coordinator.hpp"
 #include "kiln/node_config.hpp"
 #include "log.hpp"
@@ -113,10 +114,13 @@ std::function<int()> add_services(CLI::App& app) {
         return exit_code(config.status().code());
       }
       handle_stop_signals();
-      return coordinator::run(*config, g_stop, [&](int port) {
-        std::printf("kiln coordinator: listening on http://%s:%d\n", config->listen_host.c_str(), port);
-        std::fflush(stdout);
-      });
+      return coordinator::run(
+          *config, g_stop,
+          [&](int port) {
+            std::printf("kiln coordinator: listening on http://%s:%d\n", config->listen_host.c_str(), port);
+            std::fflush(stdout);
+          },
+          console::install);
     }
     std::string url = database_from(o->database);
     if (url.empty()) {

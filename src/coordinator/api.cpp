@@ -30,8 +30,6 @@ namespace {
 
 // read < submit < admin; `ingest` (a store's webhook credential) is outside the ladder: it may
 // only post event notifications (so may admin), and gets 403 everywhere else.
-enum class Scope { kRead = 0, kSubmit = 1, kAdmin = 2, kIngest = 3 };
-
 int scope_rank(const std::string& s) { return s == "admin" ? 2 : s == "submit" ? 1 : s == "read" ? 0 : -1; }
 
 bool scope_allows(const std::string& have, Scope need) {
@@ -86,31 +84,6 @@ std::string request_token(const httplib::Request& req, bool basic) {
   return "";
 }
 
-void send_error(httplib::Response& res, int http, const std::string& code, const std::string& message) {
-  res.status = http;
-  res.set_content(nlohmann::json{{"error", {{"code", code}, {"message", message}}}}.dump(), "application/json");
-}
-
-void send_json(httplib::Response& res, const nlohmann::json& body, int http = 200) {
-  res.status = http;
-  res.set_content(body.dump(), "application/json");
-}
-
-/// Maps a store failure to 503: the database is the coordinator's only dependency. The
-/// store's message (libpq's text, hosts, SQL) goes to the log, never to the client.
-void send_store_error(httplib::Response& res, const Status& st) {
-  logger("api")->warn("database error answered with 503: {}", st.message());
-  res.set_header("Retry-After", "5");
-  send_error(res, 503, "database_unavailable", "the database is unavailable; try again shortly");
-}
-
-/// A path parameter as a job id: 1 to 18 digits (fits int64); nullopt otherwise.
-std::optional<int64_t> parse_id(const std::string& text) {
-  if (text.empty() || text.size() > 18 || text.find_first_not_of("0123456789") != std::string::npos)
-    return std::nullopt;
-  return std::stoll(text);
-}
-
 /// The route pattern a request matched, for metric labels: set by each handler's wrapper,
 /// reset before routing, so unmatched paths all count as one label.
 thread_local std::string t_route;
@@ -147,6 +120,30 @@ class RateLimiter {
 
 }  // namespace
 
+void send_error(httplib::Response& res, int http, const std::string& code, const std::string& message) {
+  res.status = http;
+  res.set_content(nlohmann::json{{"error", {{"code", code}, {"message", message}}}}.dump(), "application/json");
+}
+
+void send_json(httplib::Response& res, const nlohmann::json& body, int http) {
+  res.status = http;
+  res.set_content(body.dump(), "application/json");
+}
+
+/// Maps a store failure to 503: the database is the coordinator's only dependency. The
+/// store's message (libpq's text, hosts, SQL) goes to the log, never to the client.
+void send_store_error(httplib::Response& res, const Status& st) {
+  logger("api")->warn("database error answered with 503: {}", st.message());
+  res.set_header("Retry-After", "5");
+  send_error(res, 503, "database_unavailable", "the database is unavailable; try again shortly");
+}
+
+std::optional<int64_t> parse_id(const std::string& text) {
+  if (text.empty() || text.size() > 18 || text.find_first_not_of("0123456789") != std::string::npos)
+    return std::nullopt;
+  return std::stoll(text);
+}
+
 struct ApiServer::Impl {
   Config config;
   store::StorePool& pool;
@@ -164,10 +161,14 @@ struct ApiServer::Impl {
   Impl(const Config& c, store::StorePool& p, const ingest::EventIntake* i)
       : config(c), pool(p), intake(i), limiter(c.rate_per_second, c.rate_burst) {}
 
-  /// Checks the bearer token; on failure answers 401/403 and returns false.
-  bool authorize(const httplib::Request& req, httplib::Response& res, Scope need) {
+  CookieAuth cookie_auth;
+
+  /// Checks the bearer token (or, for event notifications, a Basic password; or, without a
+  /// token, the console's cookie hook); on failure answers 401/403/429/503 and returns false.
+  bool authorize(const httplib::Request& req, httplib::Response& res, Scope need, std::string* scope_out = nullptr) {
     const std::string token = request_token(req, need == Scope::kIngest);
-    if (token.empty()) {
+    const bool cookie = token.empty() && cookie_auth && req.has_header("Cookie");
+    if (token.empty() && !cookie) {
       res.set_header("WWW-Authenticate", "Bearer");
       send_error(res, 401, "unauthenticated", "an Authorization: Bearer <token> header is required");
       return false;
@@ -177,25 +178,40 @@ struct ApiServer::Impl {
       send_store_error(res, store.status());
       return false;
     }
-    auto scope = store::TokenStore(**store).scope_of(token);
-    if (!scope) {
-      send_store_error(res, scope.status());
-      return false;
+    std::string scope, rate_key;
+    if (!cookie) {
+      auto found = store::TokenStore(**store).scope_of(token);
+      if (!found) {
+        send_store_error(res, found.status());
+        return false;
+      }
+      if (found->empty()) {
+        send_error(res, 401, "unauthenticated", "unknown or revoked token");
+        return false;
+      }
+      scope = *found;
+      rate_key = token;
+    } else {
+      Caller c = cookie_auth(req, **store);
+      if (!c.ok) {
+        if (c.http == 503) send_store_error(res, Status(Code::kIo, c.message));
+        else send_error(res, c.http, c.code, c.message);
+        return false;
+      }
+      scope = c.scope;
+      rate_key = c.rate_key;
     }
-    if (scope->empty()) {
-      send_error(res, 401, "unauthenticated", "unknown or revoked token");
-      return false;
-    }
-    if (double wait = limiter.take(token); wait > 0) {
+    if (double wait = limiter.take(rate_key); wait > 0) {
       refused.counter({"rate_limited"}).inc();
       res.set_header("Retry-After", std::to_string(static_cast<int>(std::ceil(wait))));
       send_error(res, 429, "rate_limited", "too many requests for this token; slow down");
       return false;
     }
-    if (!scope_allows(*scope, need)) {
-      send_error(res, 403, "forbidden", fmt::format("this needs a {} token; yours is {}", scope_name(need), *scope));
+    if (!scope_allows(scope, need)) {
+      send_error(res, 403, "forbidden", fmt::format("this needs a {} token; yours is {}", scope_name(need), scope));
       return false;
     }
+    if (scope_out) *scope_out = scope;
     return true;
   }
 
@@ -209,15 +225,19 @@ struct ApiServer::Impl {
   using Handler = std::function<void(const httplib::Request&, httplib::Response&)>;
 
   /// Registers a handler whose requests are counted under `pattern` (bounded label values).
-  void get(const char* regex, const char* pattern, Handler h) {
+  void get(const std::string& regex, const std::string& pattern, Handler h) {
     server.Get(regex, [pattern, h](const httplib::Request& req, httplib::Response& res) {
-      t_route = std::string("GET ") + pattern;
+      t_route = req.method + " " + pattern;  // GET handlers answer HEAD too
       h(req, res);
     });
   }
-  void post(const char* regex, const char* pattern, Handler h) {
-    server.Post(regex, [pattern, h](const httplib::Request& req, httplib::Response& res) {
-      t_route = std::string("POST ") + pattern;
+  void post(const std::string& regex, const std::string& pattern, Handler h) {
+    server.Post(regex, [this, pattern, h](const httplib::Request& req, httplib::Response& res) {
+      t_route = "POST " + pattern;
+      // The server's own limit may be raised for streamed uploads (route_patch_streamed); an
+      // ordinary body stays within max_body_bytes.
+      if (req.body.size() > config.max_body_bytes)
+        return send_error(res, 413, "body_too_large", "the request body is too large");
       h(req, res);
     });
   }
@@ -242,7 +262,7 @@ struct ApiServer::Impl {
     // Headers and body go out in two writes: without TCP_NODELAY the body waits for the
     // client's delayed ACK (up to 40 ms) on a keep-alive connection: 10,000 requests took 267 s.
     server.set_tcp_nodelay(true);
-    server.set_pre_routing_handler([](const httplib::Request& req, httplib::Response&) {
+    server.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
       t_route = "unmatched";
       // A request with neither Content-Length nor Transfer-Encoding has no body (RFC 9112
       // 6.3), but cpp-httplib 0.11 reads a POST's body to EOF: `curl -X POST .../cancel` hung
@@ -251,6 +271,15 @@ struct ApiServer::Impl {
       // the server; only this hook's view of it is.)
       if (!req.has_header("Content-Length") && !req.has_header("Transfer-Encoding"))
         const_cast<httplib::Request&>(req).headers.emplace("Content-Length", "0");
+      // The server-wide limit is raised for streamed uploads (route_patch_streamed); any other
+      // body past max_body_bytes is refused before it is read. Its bytes are still on the
+      // connection, so the client is told to close it.
+      if (req.method != "PATCH" &&
+          std::strtoull(req.get_header_value("Content-Length").c_str(), nullptr, 10) > config.max_body_bytes) {
+        res.set_header("Connection", "close");
+        send_error(res, 413, "body_too_large", "the request body is too large");
+        return httplib::Server::HandlerResponse::Handled;
+      }
       return httplib::Server::HandlerResponse::Unhandled;
     });
     server.set_logger([this](const httplib::Request&, const httplib::Response& res) {
@@ -426,13 +455,19 @@ struct ApiServer::Impl {
   /// Each stream LISTENs on its own connection for 'kiln_events' (a trigger NOTIFYs per event
   /// row) and writes a comment line when idle, so a dead client is noticed. Capped at
   /// max_streams: past it 503 with Retry-After, so streams never take the API's threads.
-  void stream_events(int64_t id, httplib::Response& res) {
+  bool begin_stream(httplib::Response& res) {
     if (streams.fetch_add(1) >= config.max_streams) {
       streams.fetch_sub(1);
       refused.counter({"streams_full"}).inc();
       res.set_header("Retry-After", "10");
-      return send_error(res, 503, "too_many_streams", "too many event streams are open; try again later");
+      send_error(res, 503, "too_many_streams", "too many event streams are open; try again later");
+      return false;
     }
+    return true;
+  }
+
+  void stream_events(int64_t id, httplib::Response& res) {
+    if (!begin_stream(res)) return;
     auto db = store::Db::connect(pool.url());
     if (!db || !(*db)->listen("kiln_events").is_ok()) {
       streams.fetch_sub(1);
@@ -493,6 +528,36 @@ Result<int> ApiServer::bind() {
 }
 
 void ApiServer::serve() { impl_->server.listen_after_bind(); }
+
+void ApiServer::route(const std::string& method, const std::string& regex, const std::string& pattern, Handler h) {
+  if (method == "GET") return impl_->get(regex, pattern, std::move(h));
+  if (method == "POST") return impl_->post(regex, pattern, std::move(h));
+  auto counted = [method, pattern, h](const httplib::Request& req, httplib::Response& res) {
+    t_route = method + " " + pattern;
+    h(req, res);
+  };
+  if (method == "DELETE") impl_->server.Delete(regex, counted);
+  else if (method == "OPTIONS") impl_->server.Options(regex, counted);
+  else throw std::invalid_argument("ApiServer::route: unsupported method " + method);
+}
+
+void ApiServer::route_patch_streamed(const std::string& regex, const std::string& pattern, size_t max_bytes, ReaderHandler h) {
+  impl_->server.set_payload_max_length(std::max(max_bytes, impl_->config.max_body_bytes));
+  impl_->server.Patch(regex, [pattern, h](const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader) {
+    t_route = "PATCH " + pattern;
+    h(req, res, reader);
+  });
+}
+
+bool ApiServer::authorize(const httplib::Request& req, httplib::Response& res, Scope need, std::string* scope_out) {
+  return impl_->authorize(req, res, need, scope_out);
+}
+void ApiServer::set_cookie_auth(CookieAuth hook) { impl_->cookie_auth = std::move(hook); }
+bool ApiServer::begin_stream(httplib::Response& res) { return impl_->begin_stream(res); }
+void ApiServer::end_stream() { impl_->streams.fetch_sub(1); }
+const Config& ApiServer::config() const { return impl_->config; }
+store::StorePool& ApiServer::pool() { return impl_->pool; }
+storage::S3Clients& ApiServer::s3_clients() { return impl_->s3_clients; }
 void ApiServer::stop() { impl_->server.stop(); }
 
 }  // namespace kiln::coordinator

@@ -42,6 +42,36 @@ Result<Config> parse_config(std::string_view text, std::string_view origin) {
       return Status(Code::kUsage, fmt::format("{}: threads 1..256, max_streams 0..1024, stream_keepalive_seconds > 0, "
                                               "rate_per_second >= 0, rate_burst >= 1", where));
   }
+  if (const auto* con = root["console"].as_table()) {
+    std::string where = fmt::format("{}: [console]", origin);
+    ConsoleConfig& k = c.console;
+    if (auto v = (*con)["enabled"].value<bool>()) k.enabled = *v;
+    KILN_RETURN_IF_ERROR(read_string(*con, "upload_location", &k.upload_location, where));
+    KILN_RETURN_IF_ERROR(read_string(*con, "upload_prefix", &k.upload_prefix, where));
+    KILN_RETURN_IF_ERROR(read_string(*con, "output_prefix", &k.output_prefix, where));
+    KILN_RETURN_IF_ERROR(read_number(*con, "max_upload_bytes", &k.max_upload_bytes, where));
+    KILN_RETURN_IF_ERROR(read_number(*con, "upload_expiry_hours", &k.upload_expiry_hours, where));
+    KILN_RETURN_IF_ERROR(read_number(*con, "chunk_bytes", &k.chunk_bytes, where));
+    KILN_RETURN_IF_ERROR(read_number(*con, "session_hours", &k.session_hours, where));
+    KILN_RETURN_IF_ERROR(read_number(*con, "probe_timeout_seconds", &k.probe_timeout_seconds, where));
+    KILN_RETURN_IF_ERROR(read_string(*con, "assets", &k.assets, where));
+    KILN_RETURN_IF_ERROR(read_string(*con, "secure_cookie", &k.secure_cookie, where));
+    if ((*con)["ladders"]) {
+      k.ladders.clear();
+      KILN_RETURN_IF_ERROR(read_strings(*con, "ladders", &k.ladders, where));
+    }
+    for (auto* prefix : {&k.upload_prefix, &k.output_prefix})
+      if (!prefix->empty() && prefix->back() != '/') *prefix += '/';
+    if (k.max_upload_bytes < 1 || k.upload_expiry_hours <= 0 || k.chunk_bytes < 65536 || k.session_hours <= 0 ||
+        k.probe_timeout_seconds <= 0 || k.ladders.empty() ||
+        (k.secure_cookie != "auto" && k.secure_cookie != "always" && k.secure_cookie != "never") ||
+        k.upload_prefix.find("..") != std::string::npos || k.output_prefix.find("..") != std::string::npos ||
+        k.upload_prefix.rfind('/', 0) == 0 || k.output_prefix.rfind('/', 0) == 0)
+      return Status(Code::kUsage, fmt::format("{}: max_upload_bytes >= 1, upload_expiry_hours, session_hours and "
+                                              "probe_timeout_seconds > 0, chunk_bytes >= 65536, at least one ladder, "
+                                              "secure_cookie = auto, always or never, prefixes relative without '..'",
+                                              where));
+  }
   if (const auto* ch = root["chores"].as_table()) {
     std::string where = fmt::format("{}: [chores]", origin);
     KILN_RETURN_IF_ERROR(read_number(*ch, "reap_interval_seconds", &c.reap_interval_seconds, where));

@@ -19,6 +19,22 @@ struct Receiver {
   double resend_seconds = 60;       // alertmanager: re-send firing alerts this often
 };
 
+/// [console]: the web console and its uploads (src/console/).
+struct ConsoleConfig {
+  bool enabled = true;
+  std::string upload_location;           // a [[location]] name; "" = the first location
+  std::string upload_prefix = "uploads/";  // uploads land at LOCATION:PREFIX<upload id>/<file name>
+  std::string output_prefix = "outputs/";  // outputs go to OUTPUT_LOCATION:PREFIX<upload id>/
+  int64_t max_upload_bytes = int64_t{20} << 30;
+  double upload_expiry_hours = 24;       // an unfinished upload is deleted this long after it began
+  size_t chunk_bytes = 16 << 20;         // the largest PATCH body the tus server reads
+  double session_hours = 12;             // a session ends this long after sign-in (or with its token)
+  std::vector<std::string> ladders = {"720p,480p", "720p", "480p"};  // offered in the upload form
+  std::string assets;                    // the console's files; "" = found beside the binary
+  std::string secure_cookie = "auto";    // auto (Secure when the request came over TLS), always, never
+  double probe_timeout_seconds = 60;     // checking a finished upload (kiln probe in a child process)
+};
+
 struct Config {
   std::string database_url;
   std::string listen_host = "127.0.0.1";
@@ -40,6 +56,7 @@ struct Config {
   double job_retention_days = 30;     // finished jobs older than this are deleted; 0 keeps all
   int retention_batch_rows = 1000;    // at most this many rows per table per chore round
   std::vector<Receiver> receivers;
+  ConsoleConfig console;
   storage::Locations locations;  // [[location]]: where job paths may lie (none: every submit is refused)
   std::vector<ingest::WatchRule> watches;  // [[watch]]: uploads that become jobs
 };

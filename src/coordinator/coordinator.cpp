@@ -244,7 +244,8 @@ void guarded(const char* what, const std::atomic<bool>& stop, const std::functio
 
 }  // namespace
 
-int run(const Config& config, const std::atomic<bool>& stop, const std::function<void(int)>& on_listening) {
+int run(const Config& config, const std::atomic<bool>& stop, const std::function<void(int)>& on_listening,
+        const Extension& extend) {
   auto log = logger("coordinator");
   int version = 0;
   auto store = store::Db::open_migrated(config.database_url, &version);
@@ -268,6 +269,7 @@ int run(const Config& config, const std::atomic<bool>& stop, const std::function
     log->warn("no [[location]] configured: every submission will be refused (path_not_allowed)");
   ingest::IngestService ingest(config);
   ApiServer api(config, pool, ingest.intake());
+  std::shared_ptr<void> extension = extend ? extend(api, stop) : nullptr;
   auto port = api.bind();
   if (!port) {
     log->error("{}", port.status().message());
@@ -286,6 +288,7 @@ int run(const Config& config, const std::atomic<bool>& stop, const std::function
   reaper.join();
   sender.join();
   ingest.join();
+  extension.reset();
   log->info("stopped");
   return 0;
 }

@@ -208,6 +208,7 @@ class Node {
       std::lock_guard lock(j.mu);
       j.progress = {{"phase", p.phase}, {"percent", p.percent}, {"fps", p.fps}, {"speed", p.speed},
                     {"frames", p.frames}, {"etaSeconds", p.eta_seconds}};
+      j.progress.update(j.device);  // the console's list shows where each job runs
     };
     callbacks.on_input = [&](const nlohmann::json& details, double) {
       (void)link.run([&](store::Db& db) { return store::JobStore(db).set_input_info(j.claim.id, j.claim.attempt, details); });
@@ -224,6 +225,11 @@ class Node {
     };
     callbacks.on_device = [this, &j](const Device& d, int, bool running) {
       if (running) ledger_.moved(j.claim.id, scheduler::device_key(d));  // a fallback: the place follows
+      if (running) {
+        std::lock_guard lock(j.mu);
+        j.device = {{"backend", d.backend}, {"device", d.id}};
+        j.progress.update(j.device);
+      }
     };
     callbacks.on_strike = [this](const std::string& key, const std::string& reason) { health_.strike(key, reason); };
     queue_wait_.histogram().observe(j.claim.queue_wait_seconds);
@@ -317,6 +323,10 @@ class Node {
   /// database confirms this attempt still holds the job and nobody cancelled it.
   bool still_ours_before_publish(RunningJob& j, DbLink& link) {
     nlohmann::json publishing = {{"phase", "publishing"}, {"percent", 100}};
+    {
+      std::lock_guard lock(j.mu);
+      publishing.update(j.device);  // the finished job still says where it ran
+    }
     for (;;) {
       if (j.lost || j.cancel_requested || j.handing_back) return false;
       auto sent = Clock::now();

@@ -31,6 +31,7 @@ struct RunningJob {
   Clock::time_point last_status_update = Clock::now();
   std::mutex mu;
   nlohmann::json progress = {{"phase", "starting"}};
+  nlohmann::json device = nlohmann::json::object();  // {backend, device}: where it runs now (under mu)
   std::thread thread;
 
   /// A renewal (claim or heartbeat) sent at `sent_at` succeeded: the lease runs at least until

@@ -271,6 +271,15 @@ Result<std::vector<Job>> JobStore::list(const JobFilter& filter, int limit, int6
   });
 }
 
+Result<std::vector<Job>> JobStore::recent(int limit) {
+  return db_.impl().run("recent", [&](pqxx::work& tx) {
+    auto r = tx.exec_params(fmt::format("SELECT {} FROM kiln_jobs ORDER BY id DESC LIMIT $1", kJobColumns), limit);
+    std::vector<Job> out;
+    for (const auto& row : r) out.push_back(job_from_row(row));
+    return out;
+  });
+}
+
 Result<std::vector<std::pair<std::string, int64_t>>> JobStore::count_by_state() {
   return db_.impl().run("count_by_state", [&](pqxx::work& tx) {
     auto r = tx.exec("SELECT s::text, (SELECT count(*) FROM kiln_jobs WHERE state = s) "

@@ -80,6 +80,8 @@ class JobStore {
   /// Jobs in id order after `after_id` (a cursor) that pass `filter` (its input and metadata
   /// filters are served by indexes: kiln_jobs_input, kiln_jobs_metadata).
   Result<std::vector<Job>> list(const JobFilter& filter, int limit, int64_t after_id);
+  /// The newest `limit` jobs, newest first (the console's live list starts from these).
+  Result<std::vector<Job>> recent(int limit);
   /// How many jobs are in each state (for the jobs-by-state gauge).
   Result<std::vector<std::pair<std::string, int64_t>>> count_by_state();
 

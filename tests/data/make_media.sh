@@ -5,7 +5,7 @@ set -euo pipefail
 out=${1:?usage: make_media.sh OUTDIR}
 mkdir -p "$out"
 cd "$out"
-[[ -f .complete ]] && exit 0
+[[ -f .complete && -f console_10s.mp4 ]] && exit 0
 ff() { ffmpeg -hide_banner -loglevel error -nostdin -y "$@"; }
 src() { echo "testsrc2=s=$1:r=$2:d=$3"; }
 tone() { echo "sine=f=440:r=48000:d=$1"; }
@@ -99,6 +99,10 @@ head -c $(( $(stat -c %s faststart.mp4) / 2 )) faststart.mp4 > truncated_faststa
 ff -f lavfi -i "$(src 320x240 30 2)" -c:v qtrle unsupported_codec.mov
 ff -f lavfi -i "$(src 1280x720 30 2)" -c:v libx264 -preset ultrafast -pix_fmt yuv420p \
    -bsf:v noise=amount=1 undecodable.mkv
+# The web console's upload (tests/console/): 10 s 854x480 H.264 + AAC, ~1.7 MB, so a 256 KiB tus
+# chunk size gives several PATCHes to cut one of.
+ff -f lavfi -i "$(src 854x480 30 10)" -f lavfi -i "$(tone 10)" -ac 2 \
+   -c:v libx264 -preset veryfast -b:v 1200k -pix_fmt yuv420p -c:a aac -shortest console_10s.mp4
 # 20 s 1080p: long enough to interrupt mid-job.
 ff -f lavfi -i "$(src 1920x1080 30 20)" -f lavfi -i "$(tone 20)" \
    -c:v libx264 -preset ultrafast -pix_fmt yuv420p -c:a aac -shortest long.mp4

@@ -58,9 +58,13 @@ for f in /etc/kiln/node.toml /etc/kiln/coordinator.toml /etc/kiln/presets/defaul
 done
 for f in /usr/lib/systemd/system/kiln-node.service /usr/lib/systemd/system/kiln-coordinator.service \
          /usr/lib/udev/rules.d/70-kiln.rules /usr/share/doc/kiln/README.md \
-         /usr/share/doc/kiln/examples/kiln-alerts.yml /usr/share/doc/kiln/examples/kiln-dashboard.json; do
+         /usr/share/doc/kiln/examples/kiln-alerts.yml /usr/share/doc/kiln/examples/kiln-dashboard.json \
+         /usr/share/kiln/console/index.html /usr/share/kiln/console/app.js \
+         /usr/share/kiln/console/vendor/hls.min.js /usr/share/kiln/console/vendor/dash.all.min.js; do
   [[ -f $f ]] || fail "$f missing"
 done
+# The installed binary finds the console's files beside it (../share/kiln/console).
+grep -q "hls.js" /usr/share/kiln/console/vendor/hls.min.js || fail "vendor/hls.min.js is not hls.js"
 if command -v systemd-analyze >/dev/null; then
   for u in kiln-node kiln-coordinator; do
     msg=$(SYSTEMD_LOG_COLOR=0 systemd-analyze verify /usr/lib/systemd/system/$u.service 2>&1) || fail "verify $u: $msg"
@@ -72,6 +76,7 @@ fi
 step "dpkg -r: binary gone, configs and user kept"
 dpkg -r kiln || fail "dpkg -r"
 [[ ! -e /usr/bin/kiln ]] || fail "/usr/bin/kiln left after remove"
+[[ ! -e /usr/share/kiln/console ]] || fail "/usr/share/kiln/console left after remove"
 [[ -f /etc/kiln/node.toml ]] || fail "remove deleted the conffile /etc/kiln/node.toml"
 step "dpkg -P: configs and /var/lib/kiln gone, user kept"
 dpkg -P kiln || fail "dpkg -P"

@@ -357,4 +357,16 @@ std::string S3Client::presign(const std::string& method, const std::string& key,
   return options_.target.endpoint.scheme + "://" + host() + uri_encode(sr.path, false) + "?" + query;
 }
 
+std::string S3Client::presign_part(const std::string& key, const std::string& upload_id, int part_number,
+                                   std::chrono::seconds expires) const {
+  SignRequest sr;
+  sr.method = "PUT";
+  sr.path = path_for(key);
+  sr.query = {{"partNumber", std::to_string(part_number)}, {"uploadId", upload_id}};
+  sr.headers.emplace_back("host", host());
+  std::string query = presign_query(sr, options_.target.credentials,
+                                    SignScope{options_.target.region, "s3", options_.now()}, expires);
+  return options_.target.endpoint.scheme + "://" + host() + uri_encode(sr.path, false) + "?" + query;
+}
+
 }  // namespace kiln::storage::s3

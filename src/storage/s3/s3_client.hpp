@@ -146,6 +146,18 @@ class S3Client {
     return presign("GET", key, expires);
   }
 
+  /// A multipart upload whose parts someone else sends (a browser, with presign_part URLs):
+  /// start it, hand out one URL per part, then complete it with the parts' ETags, or abort it.
+  Result<std::string> create_multipart(const std::string& key, const PutOptions& options) const;
+  /// A presigned PUT for part `part_number` (1-based) of multipart upload `upload_id`.
+  std::string presign_part(const std::string& key, const std::string& upload_id, int part_number,
+                           std::chrono::seconds expires) const;
+  /// CompleteMultipartUpload with `etags[i]` as part i+1's ETag (quotes optional). kStorage
+  /// naming S3's own message when it refuses (a missing or wrong part).
+  Result<ObjectInfo> complete_multipart(const std::string& key, const std::string& upload_id,
+                                        const std::vector<std::string>& etags) const;
+  Status abort_multipart(const std::string& key, const std::string& upload_id) const;
+
   /// "s3://bucket at http://127.0.0.1:9000 (path-style, region us-east-1, credentials from ...)".
   std::string describe() const;
 
@@ -176,9 +188,6 @@ class S3Client {
   std::string host() const;
   ErrorContext context(const std::string& what, const std::string& key) const;
   Status redacted(Status s) const;
-
-  Result<std::string> create_multipart(const std::string& key, const PutOptions& options) const;
-  Status abort_multipart(const std::string& key, const std::string& upload_id) const;
 
   ClientOptions options_;
   mutable HttpTransport transport_;

@@ -199,6 +199,31 @@ Status S3Client::abort_multipart(const std::string& key, const std::string& uplo
   return r ? Status::ok() : r.status();
 }
 
+Result<ObjectInfo> S3Client::complete_multipart(const std::string& key, const std::string& upload_id,
+                                                const std::vector<std::string>& etags) const {
+  std::string body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><CompleteMultipartUpload>";
+  for (size_t n = 1; n <= etags.size(); ++n)
+    body += fmt::format("<Part><PartNumber>{}</PartNumber><ETag>\"{}\"</ETag></Part>", n,
+                        xml_escape(strip_quotes(etags[n - 1])));
+  body += "</CompleteMultipartUpload>";
+  Call c;
+  c.method = "POST";
+  c.key = key;
+  c.what = "CompleteMultipartUpload";
+  c.query = {{"uploadId", upload_id}};
+  c.body = body;
+  c.headers = {{"content-type", "application/xml"}};
+  auto r = execute(c);
+  if (!r) return r.status();
+  // S3 may answer 200 and then report the failure in the body.
+  if (auto err = parse_error_xml(r->body))
+    return redacted(map_http_error(r->status, err, context("CompleteMultipartUpload", key)));
+  ObjectInfo info;
+  info.key = key;
+  info.etag = strip_quotes(xml_text(r->body, "ETag"));
+  return info;
+}
+
 Result<ObjectInfo> S3Client::multipart_upload(const std::string& path, const std::string& key,
                                               const PutOptions& options, const std::atomic<bool>* cancel) const {
   Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
@@ -280,28 +305,12 @@ Result<ObjectInfo> S3Client::multipart_upload(const std::string& path, const std
   Status failed = first_error;
   ObjectInfo info;
   if (failed.is_ok()) {
-    std::string body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><CompleteMultipartUpload>";
-    for (int n = 1; n <= parts; ++n)
-      body += fmt::format("<Part><PartNumber>{}</PartNumber><ETag>\"{}\"</ETag></Part>", n,
-                          xml_escape(etags[static_cast<size_t>(n - 1)]));
-    body += "</CompleteMultipartUpload>";
-    Call c;
-    c.method = "POST";
-    c.key = key;
-    c.what = "CompleteMultipartUpload";
-    c.query = {{"uploadId", *upload_id}};
-    c.body = body;
-    c.headers = {{"content-type", "application/xml"}};
-    auto r = execute(c);
-    if (!r) {
-      failed = r.status();
-    } else if (auto err = parse_error_xml(r->body)) {
-      // S3 may answer 200 and then report the failure in the body.
-      failed = redacted(map_http_error(r->status, err, context("CompleteMultipartUpload", key)));
+    auto done = complete_multipart(key, *upload_id, etags);
+    if (!done) {
+      failed = done.status();
     } else {
-      info.key = key;
+      info = *done;
       info.size = size;
-      info.etag = strip_quotes(xml_text(r->body, "ETag"));
       return info;
     }
   }
