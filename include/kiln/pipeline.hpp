@@ -114,6 +114,16 @@ struct AudioOutput {
   int sample_rate = 0;
 };
 
+/// One variant of an image job: a width in a format.
+struct ImageOutput {
+  std::string path;             // relative to the output dir: "image/1280.webp"
+  std::string format;           // "webp", "avif", "jpg"
+  int width = 0;
+  int height = 0;
+  int64_t size_bytes = 0;
+  int quality = 0;
+};
+
 struct TranscodeResult {
   MediaInfo input;
   std::string output_dir;
@@ -121,6 +131,8 @@ struct TranscodeResult {
   std::string dash_manifest;    // absolute path of the MPD
   std::vector<RenditionOutput> renditions;
   std::optional<AudioOutput> audio;
+  /// An image job's variants (input.image is set; no renditions, audio or manifests then).
+  std::vector<ImageOutput> images;
   std::string backend;
   std::string device;
   bool accelerated = false;

@@ -1,4 +1,4 @@
-// kiln::transcode: probe -> plan -> choose a recipe -> run the ladder into a staging dir ->
+// kiln::transcode: an image input goes to pipeline/image_job; otherwise probe -> plan -> choose a recipe -> run the ladder into a staging dir ->
 // manifests -> result.json -> atomic publish.
 
 #include <fmt/format.h>
@@ -21,6 +21,7 @@ extern "C" {
 #include "package/manifest_io.hpp"
 #include "pipeline/device_check.hpp"
 #include "pipeline/fault.hpp"
+#include "pipeline/image_job.hpp"
 #include "pipeline/ladder_runner.hpp"
 #include "pipeline/result_json.hpp"
 #include "pipeline/staging_dir.hpp"
@@ -243,6 +244,9 @@ Result<std::vector<Candidate>> place_with_node(const std::vector<Candidate>& cha
 }  // namespace
 
 Result<TranscodeResult> transcode(const TranscodeRequest& req) {
+  // An image is told by its first bytes, never its name, and makes an image job (libvips)
+  // instead of a ladder; anything else (a text file called photo.jpg too) goes to the probe.
+  if (auto image = image::sniff_image(req.input)) return pipeline::transcode_image(req, *image);
   auto log = logger("pipeline");
   const auto start = std::chrono::steady_clock::now();
   report(req, "probing", 0);
