@@ -28,7 +28,8 @@ set(CPACK_PACKAGE_CONTACT "Kiln maintainers <kiln@localhost>")
 set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "hardware-accelerated transcoding node (HLS/DASH ladders)")
 set(CPACK_PACKAGE_DESCRIPTION "Kiln turns a video into an adaptive-bitrate ladder packaged as CMAF for
 HLS and DASH, on VAAPI, QSV, NVENC, Vulkan or software encoders. The package holds the kiln
-binary, the hardened systemd units kiln-node and kiln-coordinator (installed, not enabled),
+binary (which also makes resized WebP, AVIF and JPEG variants of images, with libvips), the
+hardened systemd units kiln-node and kiln-coordinator (installed, not enabled),
 udev rules for render nodes and example configs in /etc/kiln.")
 set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)

@@ -54,6 +54,18 @@ struct PosterSettings {
   std::string format = "jpg";   // jpg or webp
 };
 
+/// The preset's [image] table: what an image input (JPEG, PNG, WebP, GIF, TIFF, HEIF, AVIF)
+/// becomes. A preset without the table gets these values, which are also the default preset's.
+struct ImageSettings {
+  std::vector<int> widths = {1920, 1280, 640, 320};        // output widths, upright; never upscaled
+  std::vector<std::string> formats = {"webp", "avif", "jpg"};  // each width in each format
+  int quality = 80;                                          // 1..100, every format
+  int64_t max_pixels = 100'000'000;  // width x height from the header; past it, refused undecoded
+  /// false: outputs carry no EXIF, XMP or IPTC (the ICC profile stays). true: EXIF and IPTC
+  /// stay, except EXIF's GPS block; XMP (which can repeat the position) is still dropped.
+  bool keep_metadata = false;
+};
+
 struct Ladder {
   std::vector<Rendition> renditions;
   double segment_seconds = 4.0;
@@ -68,6 +80,7 @@ struct Ladder {
   std::vector<std::string> mp4;
   ThumbnailSettings thumbnails;
   PosterSettings poster;
+  ImageSettings image;
 };
 
 /// A rendition resolved against a source: the exact output size, and what is made of it.
@@ -112,6 +125,11 @@ Status validate_ladder(const Ladder& ladder);
 /// Plans output sizes: never upscales; a source smaller than every rendition gets one
 /// rendition at its own (even) size; duplicates collapse.
 std::vector<PlannedRendition> plan_ladder(const Ladder& ladder, const VideoStreamInfo& video);
+
+/// Widths of an image job's variants for an upright source `source_width` pixels wide: the
+/// preset's widths not above it, largest first, duplicates once; the source's own width when
+/// every preset width is larger (never upscaled).
+std::vector<int> plan_image_widths(const ImageSettings& image, int source_width);
 
 /// Output pixels per second of a planned ladder at `fps` (30 when unknown): what a job costs a
 /// device, in the unit device capacities are given in.

@@ -150,6 +150,16 @@ struct PlaybackUrls {
   std::string expires_at;  // ISO 8601, UTC
 };
 
+/// One variant of an image job: a width in a format.
+struct ImageOutput {
+  std::string path;             // relative to the output dir: "image/1280.webp"
+  std::string format;           // "webp", "avif", "jpg"
+  int width = 0;
+  int height = 0;
+  int64_t size_bytes = 0;
+  int quality = 0;
+};
+
 struct TranscodeResult {
   MediaInfo input;
   std::string output_dir;       // absolute path, or s3://BUCKET/PREFIX
@@ -170,6 +180,8 @@ struct TranscodeResult {
     int poster_width = 0, poster_height = 0;
     double poster_seconds = 0;
   } images;
+  /// An image job's variants (input.image is set; no renditions, audio or manifests then).
+  std::vector<ImageOutput> image_variants;
   std::string backend;
   std::string device;
   bool accelerated = false;

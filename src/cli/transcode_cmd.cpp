@@ -245,7 +245,18 @@ Result<Ladder> build_ladder(const TranscodeOptions& o) {
   return ladder;
 }
 
+void print_image_summary(const TranscodeResult& r) {
+  const ImageInfo& in = *r.input.image;
+  std::printf("Published %s (%s image %dx%d, %zu variants in %.1f s)\n", r.output_dir.c_str(), in.format.c_str(),
+              in.display_width(), in.display_height(), r.image_variants.size(), r.elapsed_seconds);
+  for (const auto& o : r.image_variants)
+    std::printf("  %-18s %5dx%-5d %8lld bytes\n", o.path.c_str(), o.width, o.height,
+                static_cast<long long>(o.size_bytes));
+  for (const auto& w : r.warnings) std::printf("  warning: %s\n", w.c_str());
+}
+
 void print_summary(const TranscodeResult& r) {
+  if (r.input.image) return print_image_summary(r);
   std::printf("Published %s (%.1f s of video in %.1f s, %s on %s)\n", r.output_dir.c_str(),
               r.renditions.empty() ? 0.0 : r.renditions.front().duration_seconds,
               r.elapsed_seconds, r.backend.c_str(), r.device.c_str());
@@ -378,8 +389,9 @@ std::function<int()> add_transcode(CLI::App& app) {
   auto opts = std::make_shared<TranscodeOptions>();
   CLI::App* cmd = app.add_subcommand(
       "transcode",
-      "Transcode INPUT into an HLS + DASH ladder (CMAF) in OUTDIR, published atomically.");
-  cmd->add_option("input", opts->input, "source video file, or s3://BUCKET/KEY")->required();
+      "Transcode INPUT into an HLS + DASH ladder (CMAF) in OUTDIR, published atomically; an image "
+      "(JPEG, PNG, WebP, GIF, TIFF, HEIF, AVIF) becomes resized variants in OUTDIR/image/ instead.");
+  cmd->add_option("input", opts->input, "source video or image file, or s3://BUCKET/KEY")->required();
   cmd->add_option("-o,--output", opts->output, "output directory (must not exist unless "
                                                "--overwrite), or s3://BUCKET/PREFIX/")->required();
   cmd->add_option("--ladder", opts->ladder,

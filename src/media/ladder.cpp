@@ -6,6 +6,7 @@
 #include <array>
 #include <charconv>
 #include <cmath>
+#include <functional>
 
 #include "kiln/default_preset.hpp"
 #include "toml_fields.hpp"
@@ -34,6 +35,12 @@ constexpr std::array kStandardRungs = {
     StandardRung{720, 3'000'000},   StandardRung{540, 2'000'000},  StandardRung{480, 1'200'000},
     StandardRung{360, 700'000},     StandardRung{240, 400'000},    StandardRung{144, 200'000},
 };
+
+/// The widest image variant a preset may ask for (WebP's own limit is 16383).
+constexpr int64_t kMaxImageWidth = 16383;
+/// The largest pixel limit a preset may set (10 gigapixels: far past any camera).
+constexpr double kMaxImagePixelsSetting = 1e10;
+constexpr std::array kImageFormats = {"webp", "avif", "jpg"};
 
 int even(double x) { return std::max(2, static_cast<int>(std::lround(x / 2.0)) * 2); }
 
@@ -77,6 +84,33 @@ Result<Rendition> standard_rendition(const Ladder& base, std::string_view name, 
 
 using toml_fields::read_number;
 using toml_fields::read_string;
+
+Status parse_image(const toml::table& t, std::string_view origin, ImageSettings* image) {
+  const std::string where = fmt::format("{}: [image]", origin);
+  if (auto node = t["widths"]) {
+    auto* arr = node.as_array();
+    if (!arr) return {Code::kUsage, fmt::format("{}: 'widths' must be a list of pixel widths", where)};
+    image->widths.clear();
+    for (const auto& item : *arr) {
+      auto w = item.value<int64_t>();
+      if (!w || !item.is_integer())
+        return {Code::kUsage, fmt::format("{}: 'widths' must be a list of whole pixel widths", where)};
+      if (*w < 1 || *w > kMaxImageWidth)
+        return {Code::kUsage, fmt::format("{}: width {} is outside 1..{}", where, *w, kMaxImageWidth)};
+      image->widths.push_back(static_cast<int>(*w));
+    }
+  }
+  KILN_RETURN_IF_ERROR(toml_fields::read_strings(t, "formats", &image->formats, where));
+  KILN_RETURN_IF_ERROR(read_number(t, "quality", &image->quality, where));
+  double max_pixels = static_cast<double>(image->max_pixels);  // range-checked before the cast
+  KILN_RETURN_IF_ERROR(read_number(t, "max_pixels", &max_pixels, where));
+  if (!(max_pixels >= 1 && max_pixels <= kMaxImagePixelsSetting))
+    return {Code::kUsage, fmt::format("{}: max_pixels must be 1..{:.0f} (got {})", where,
+                                      kMaxImagePixelsSetting, max_pixels)};
+  image->max_pixels = static_cast<int64_t>(max_pixels);
+  KILN_RETURN_IF_ERROR(toml_fields::read_bool(t, "keep_metadata", &image->keep_metadata, where));
+  return Status::ok();
+}
 
 Result<Rendition> parse_rendition(const toml::table& t, std::string_view origin, size_t i) {
   Rendition r;
@@ -140,6 +174,7 @@ Result<Ladder> parse_preset(std::string_view toml_text, std::string_view origin)
     KILN_RETURN_IF_ERROR(read_number(*t, "width", &ladder.poster.width, where));
     KILN_RETURN_IF_ERROR(read_string(*t, "format", &ladder.poster.format, where));
   }
+  if (auto* image = root["image"].as_table()) KILN_RETURN_IF_ERROR(parse_image(*image, origin, &ladder.image));
   auto* rungs = root["rendition"].as_array();
   if (!rungs || rungs->empty())
     return Status(Code::kUsage, fmt::format("{}: no [[rendition]] entries", origin));
@@ -191,6 +226,29 @@ Result<Ladder> select_renditions(const Ladder& base, std::string_view spec) {
   return out;
 }
 
+namespace {
+
+Status validate_image(const ImageSettings& image) {
+  if (image.widths.empty()) return {Code::kUsage, "[image] widths: give at least one width"};
+  for (int w : image.widths)
+    if (w < 1 || w > kMaxImageWidth)
+      return {Code::kUsage, fmt::format("[image] widths: {} is outside 1..{}", w, kMaxImageWidth)};
+  if (image.formats.empty()) return {Code::kUsage, "[image] formats: give at least one of webp, avif, jpg"};
+  for (const auto& f : image.formats) {
+    if (std::find(kImageFormats.begin(), kImageFormats.end(), f) == kImageFormats.end())
+      return {Code::kUsage, fmt::format("[image] formats: '{}' is not one of webp, avif, jpg", f)};
+    if (std::count(image.formats.begin(), image.formats.end(), f) > 1)
+      return {Code::kUsage, fmt::format("[image] formats: '{}' is listed twice", f)};
+  }
+  if (image.quality < 1 || image.quality > 100)
+    return {Code::kUsage, fmt::format("[image] quality must be 1..100 (got {})", image.quality)};
+  if (image.max_pixels < 1)
+    return {Code::kUsage, fmt::format("[image] max_pixels must be at least 1 (got {})", image.max_pixels)};
+  return Status::ok();
+}
+
+}  // namespace
+
 Status validate_ladder(const Ladder& ladder) {
   if (!(ladder.segment_seconds >= 1 && ladder.segment_seconds <= 60))
     return {Code::kUsage, fmt::format("segment_seconds must be between 1 and 60 (got {})",
@@ -202,6 +260,7 @@ Status validate_ladder(const Ladder& ladder) {
       ladder.audio.channels < 1 || ladder.audio.channels > 8 ||
       ladder.audio.sample_rate < 8000 || ladder.audio.sample_rate > 96000)
     return {Code::kUsage, "audio: bitrate 16k-512k, channels 1-8, sample_rate 8000-96000"};
+  KILN_RETURN_IF_ERROR(validate_image(ladder.image));
   for (const auto& r : ladder.renditions) {
     if (std::count_if(ladder.renditions.begin(), ladder.renditions.end(),
                       [&](const Rendition& o) { return o.name == r.name; }) > 1)
@@ -244,6 +303,15 @@ const VideoCodecInfo* video_codec(std::string_view name) {
   for (const auto& c : kVideoCodecs)
     if (name == c.name) return &c;
   return nullptr;
+}
+
+std::vector<int> plan_image_widths(const ImageSettings& image, int source_width) {
+  std::vector<int> out;
+  for (int w : image.widths)
+    if (w <= source_width && std::find(out.begin(), out.end(), w) == out.end()) out.push_back(w);
+  if (out.empty() && source_width > 0) out.push_back(source_width);
+  std::sort(out.begin(), out.end(), std::greater<>());
+  return out;
 }
 
 double output_pixel_rate(const std::vector<PlannedRendition>& plan, double fps) {

@@ -23,6 +23,7 @@ int64_t now_ms() {
 }  // namespace
 
 nlohmann::json input_details(const MediaInfo& in) {
+  if (in.image) return image_input_details(in);
   const auto& v = in.video;
   nlohmann::json video = {
       {"streamIndex", v.index},       {"codec", v.codec},
@@ -149,6 +150,7 @@ nlohmann::json result_json(const TranscodeResult& r) {
                           {"encode", r.encode_seconds}, {"package", r.package_seconds}}},
         {"warnings", warnings}}},
   };
+  if (r.input.image) out["detail"]["outputGroupDetails"] = nlohmann::json::array({image_output_group(r)});
   if (r.job_id > 0) out["kilnJob"] = {{"id", r.job_id}, {"attempt", r.job_attempt}};
   return out;
 }

@@ -32,6 +32,11 @@ std::string recipe_label(const std::string& variant, bool device_decoded, bool c
 
 /// MediaConvert's inputDetails entry for a probed input.
 nlohmann::json input_details(const MediaInfo& input);
+/// An image job's inputDetails entry (input.image set) and its IMAGE_GROUP output group
+/// (image_result_json.cpp); input_details() and result_json() use them for an image job.
+nlohmann::json image_input_details(const MediaInfo& input);
+nlohmann::json image_output_group(const TranscodeResult& result);
+
 /// The ERROR event for a failed job.
 nlohmann::json error_json(const std::string& input, const Status& status);
 

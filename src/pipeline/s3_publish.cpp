@@ -43,6 +43,7 @@ constexpr TypeByExtension kTypes[] = {
     {".json", "application/json"},
     {".jpg", "image/jpeg"},
     {".webp", "image/webp"},
+    {".avif", "image/avif"},
     {".vtt", "text/vtt"},
 };
 

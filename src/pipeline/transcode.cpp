@@ -1,6 +1,7 @@
-// kiln::transcode: [stage an s3 input] -> probe -> plan -> choose a recipe -> run the ladder into
-// a staging dir -> manifests -> result.json -> atomic publish (a local output) or the ordered
-// upload (an s3 output, pipeline/s3_publish.hpp).
+// kiln::transcode: [stage an s3 input] -> an image input goes to pipeline/image_job; otherwise
+// probe -> plan -> choose a recipe -> run the ladder into a staging dir -> manifests ->
+// result.json -> atomic publish (a local output) or the ordered upload (an s3 output,
+// pipeline/s3_publish.hpp).
 
 #include <fmt/format.h>
 
@@ -23,6 +24,7 @@ extern "C" {
 #include "package/manifest_io.hpp"
 #include "pipeline/device_check.hpp"
 #include "pipeline/fault.hpp"
+#include "pipeline/image_job.hpp"
 #include "pipeline/ladder_runner.hpp"
 #include "pipeline/result_json.hpp"
 #include "pipeline/s3_publish.hpp"
@@ -302,6 +304,18 @@ Status publish(const TranscodeRequest& req, pipeline::StagingDir& staging, const
 }
 
 Result<TranscodeResult> run_job(const TranscodeRequest& req, const ObjectIo* io) {
+  // An image is told by its first bytes, never its name, and makes an image job (libvips)
+  // instead of a ladder; anything else (a text file called photo.jpg too) goes to the probe.
+  if (auto image = image::sniff_image(req.input)) {
+    pipeline::ImageDestination to;
+    if (io) to.input_uri = io->input_uri;
+    if (io && io->output) {
+      to.media_prefix = io->folder + "/";
+      to.final_dir = io->output->url;
+    }
+    to.publish = [&req, io](pipeline::StagingDir& staging) { return publish(req, staging, io); };
+    return pipeline::transcode_image(req, *image, to);
+  }
   auto log = logger("pipeline");
   const auto start = std::chrono::steady_clock::now();
   const bool to_s3 = io && io->output;

@@ -179,6 +179,33 @@ TEST_F(TranscodeS3, BucketToBucketPublishesALadderThatPassesTheLocalChecks) {
   EXPECT_EQ(in_->head("uploads/1080p.mp4")->size, fs::file_size(media("1080p.mp4"))) << "the input is untouched";
 }
 
+// An image in a bucket makes an image job whose variants land under the run's folder, with their
+// image types, and result.json last at the top.
+TEST_F(TranscodeS3, AnImageInABucketBecomesVariantsInABucket) {
+  upload("images/image.png", "uploads/photo.png");
+  RunResult r = run_kiln({"transcode", "s3://media-in/uploads/photo.png", "-o", "s3://media-out/photos/p1", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto result = nlohmann::json::parse(r.out);
+  const auto& group = result["detail"]["outputGroupDetails"][0];
+  ASSERT_EQ(group["type"], "IMAGE_GROUP") << result.dump(2);
+  EXPECT_EQ(result["detail"]["inputDetails"][0]["uri"], "s3://media-in/uploads/photo.png");
+  ASSERT_FALSE(group["outputDetails"].empty());
+  for (const auto& o : group["outputDetails"]) {
+    const std::string url = o["outputFilePaths"][0];
+    SCOPED_TRACE(url);
+    ASSERT_EQ(url.rfind("s3://media-out/photos/p1/run-", 0), 0u);
+    auto head = out_->head(url.substr(std::strlen("s3://media-out/")));
+    ASSERT_TRUE(head) << head.status().message();
+    EXPECT_EQ(head->content_type, "image/" + std::string(o["imageDetails"]["format"] == "jpg" ? "jpeg"
+                                                                                              : o["imageDetails"]["format"]));
+    EXPECT_EQ(head->cache_control, "public, max-age=31536000, immutable");
+  }
+  auto published = out_->get("photos/p1/result.json");
+  ASSERT_TRUE(published) << published.status().message();
+  EXPECT_EQ(nlohmann::json::parse(*published)["detail"]["outputGroupDetails"][0]["outputDetails"], group["outputDetails"]);
+  EXPECT_TRUE(scratch_left().empty()) << scratch_left().front();
+}
+
 TEST_F(TranscodeS3, AnExistingOutputIsRefusedAndOverwriteReplacesItOnlyAfterTheNewManifests) {
   upload("480p.mp4", "clip.mp4");
   RunResult first = run_kiln({"transcode", "s3://media-in/clip.mp4", "-o", "s3://media-out/clip", "--json"});

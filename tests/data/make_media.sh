@@ -5,10 +5,64 @@ set -euo pipefail
 out=${1:?usage: make_media.sh OUTDIR}
 mkdir -p "$out"
 cd "$out"
-[[ -f .complete && -f console_10s.mp4 ]] && exit 0
 ff() { ffmpeg -hide_banner -loglevel error -nostdin -y "$@"; }
 src() { echo "testsrc2=s=$1:r=$2:d=$3"; }
 tone() { echo "sine=f=440:r=48000:d=$1"; }
+
+# Images (tests/pipeline/image_job_test.cpp, tests/service/image_job_test.cpp), in images/,
+# with a marker of their own. ffmpeg makes what it can; the vips CLI (libvips-tools) makes
+# AVIF, HEIF, CMYK and an ICC profile; exiftool (libimage-exiftool-perl) writes EXIF and XMP.
+make_images() (
+  mkdir -p images && cd images
+  pic() { echo "testsrc2=s=$1:r=1:d=1"; }
+  # One 1000x750 picture in every format Kiln reads.
+  ff -f lavfi -i "$(pic 1000x750)" -frames:v 1 -q:v 3 image.jpg
+  ff -f lavfi -i "$(pic 1000x750)" -frames:v 1 image.png
+  ff -f lavfi -i "$(pic 1000x750)" -frames:v 1 -c:v libwebp image.webp
+  ff -f lavfi -i "$(pic 1000x750)" -frames:v 1 image.gif
+  ff -f lavfi -i "$(pic 1000x750)" -frames:v 1 -c:v tiff -pix_fmt rgb24 image.tiff
+  vips heifsave image.png image.avif --compression av1
+  vips heifsave image.png image.heic --compression hevc
+  # A camera photo, 2400x1600, with libvips' sRGB ICC profile, camera, capture time, GPS, an
+  # artist and XMP (which repeats the position): the outputs must keep only the profile.
+  ff -f lavfi -i "$(pic 2400x1600)" -frames:v 1 -q:v 3 photo_plain.jpg
+  vips icc_transform photo_plain.jpg photo.jpg srgb
+  exiftool -q -overwrite_original -Make=KilnCam -Model="K-1 Mark II" -DateTimeOriginal="2023:06:01 12:34:56" \
+     -OffsetTimeOriginal=+02:00 -GPSLatitude=48.8584 -GPSLatitudeRef=N -GPSLongitude=2.2945 -GPSLongitudeRef=E \
+     -Artist="Jane Doe" -XMP-dc:Creator="Jane Doe" -XMP-exif:GPSLatitude="48.8584 N" photo.jpg
+  # A phone photo stored 1200x800 on its side (EXIF orientation 6: rotate 90 clockwise), blue
+  # with a red square in the stored top-left corner, which is the top right once upright.
+  ff -f lavfi -i "color=c=blue:s=1200x800,drawbox=x=0:y=0:w=200:h=200:color=red:t=fill" -frames:v 1 -q:v 2 rotated.jpg
+  exiftool -q -overwrite_original -Orientation#=6 -Make=KilnCam -Model="K-1 Mark II" \
+     -DateTimeOriginal="2023:06:01 12:34:56" -GPSLatitude=48.8584 -GPSLatitudeRef=N -XMP-dc:Creator="Jane Doe" rotated.jpg
+  # Smaller than every default width: one set at 200 wide, never upscaled.
+  ff -f lavfi -i "$(pic 200x150)" -frames:v 1 small.png
+  # 16-bit RGBA, half-transparent red: JPEG outputs are flattened onto white.
+  ff -f lavfi -i "color=c=red:s=400x300,format=rgba64be,colorchannelmixer=aa=0.5" -frames:v 1 -pix_fmt rgba64be alpha16.png
+  # CMYK (print work), through libvips' CMYK profile.
+  vips icc_export image.png cmyk.jpg --output-profile cmyk
+  # 6000x6000 (36 MP, under the pixel limit): 103 MiB decoded, past a 100 MiB memory ceiling.
+  vips black big.png 6000 6000 --bands 3
+  # Bad images. Cut in half; a PNG declaring 30000x30000 1-bit pixels (900 MP) in 110 KB, a
+  # decompression bomb; text named .jpg; zero bytes named .png.
+  head -c $(( $(stat -c %s photo.jpg) / 2 )) photo.jpg > truncated.jpg
+  python3 -c '
+import struct, zlib
+w = h = 30000
+def chunk(t, d): return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d))
+c = zlib.compressobj(9)
+row = bytes(1 + w // 8)
+idat = b"".join(c.compress(row) for _ in range(h)) + c.flush()
+open("bomb.png", "wb").write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 1, 0, 0, 0, 0))
+                             + chunk(b"IDAT", idat) + chunk(b"IEND", b""))'
+  echo "These are meeting notes, not a photo." > notes.jpg
+  : > empty.png
+  rm -f photo_plain.jpg
+  touch .complete
+)
+if [[ ! -f images/.complete ]]; then make_images; fi
+
+[[ -f .complete && -f console_10s.mp4 ]] && exit 0
 
 # 1080p30 H.264 + stereo AAC, 6 s: the main ladder case.
 ff -f lavfi -i "$(src 1920x1080 30 6)" -f lavfi -i "$(tone 6)" -ac 2 \

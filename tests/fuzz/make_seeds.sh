@@ -1,12 +1,24 @@
 #!/usr/bin/env bash
 # Seeds for the mutation campaign (tests/fuzz): one short clip in every container Kiln accepts,
-# made with the ffmpeg CLI into $1. Each line is the exact command; nothing binary is committed.
+# and one picture in every image format, made with the ffmpeg and vips CLIs into $1. Each line is the exact command; nothing binary is committed.
 set -euo pipefail
 out=${1:?usage: make_seeds.sh OUTDIR}
 mkdir -p "$out"
 cd "$out"
-[[ -f .complete ]] && exit 0
 ff() { ffmpeg -hide_banner -loglevel error -nostdin -y "$@"; }
+# Images (each becomes an image job), with a marker of their own: one 320x240 picture in every
+# format Kiln reads; the vips CLI makes AVIF and HEIF.
+if [[ ! -f .images-complete ]]; then
+  ff -f lavfi -i "testsrc2=s=320x240:r=1:d=1" -frames:v 1 -q:v 4 -fflags +bitexact image.jpg
+  ff -f lavfi -i "testsrc2=s=320x240:r=1:d=1" -frames:v 1 -fflags +bitexact image.png
+  ff -f lavfi -i "testsrc2=s=320x240:r=1:d=1" -frames:v 1 -c:v libwebp -fflags +bitexact image.webp
+  ff -f lavfi -i "testsrc2=s=320x240:r=1:d=1" -frames:v 1 -fflags +bitexact image.gif
+  ff -f lavfi -i "testsrc2=s=320x240:r=1:d=1" -frames:v 1 -c:v tiff -pix_fmt rgb24 -fflags +bitexact image.tiff
+  vips heifsave image.png image.avif --compression av1
+  vips heifsave image.png image.heic --compression hevc
+  touch .images-complete
+fi
+[[ -f .complete ]] && exit 0
 # -fflags +bitexact on every output (below): no random UIDs or dates, so a case (seed file, zzuf
 # seed, ratio) is the same bytes on every machine with the same FFmpeg.
 v="testsrc2=s=320x240:r=25:d=1.6"
