@@ -9,6 +9,10 @@
 //
 //   node play.mjs --kiln build/kiln --input 1080p.mp4 [--backend NAME] [--out DIR] [--screenshot FILE]
 //                 [--args "--codecs h264,av1 --mp4 720p --thumbnails 2"] [--thumbnails 1]
+//   node play.mjs --url http://127.0.0.1:PORT/BUCKET/PREFIX
+//                 a ladder published elsewhere (a bucket): the page comes from this script's
+//                 server and the media from that origin, so it plays only if the bucket's CORS
+//                 rules let it, as in production
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, existsSync, statSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -23,7 +27,8 @@ const args = Object.fromEntries(process.argv.slice(2).reduce((acc, a, i, all) =>
 
 let outDir = args.out;
 let scratch = null;
-if (!outDir) {
+const remote = args.url ? args.url.replace(/\/+$/, '') : null;
+if (!outDir && !remote) {
   scratch = mkdtempSync(join(tmpdir(), 'kiln-play-'));
   outDir = join(scratch, 'ladder');
   const backend = args.backend ? ['--backend', args.backend] : [];
@@ -31,7 +36,9 @@ if (!outDir) {
   execFileSync(args.kiln, ['transcode', args.input, '-o', outDir, '--log-level', 'warn', ...backend, ...extra],
     { stdio: 'inherit' });
 }
-const result = JSON.parse(readFileSync(join(outDir, 'result.json'), 'utf8'));
+const result = remote ? await (await fetch(`${remote}/result.json`)).json()
+  : JSON.parse(readFileSync(join(outDir, 'result.json'), 'utf8'));
+const top = result.detail.outputGroupDetails[0].outputDirectory;
 if (args.backend && result.detail.backend !== args.backend) {
   console.error(`expected the ${args.backend} backend to run, result.json says ${result.detail.backend}`);
   process.exit(1);
@@ -41,7 +48,7 @@ const expected = result.detail.outputGroupDetails[0].outputDetails
   .map((o) => ({ name: o.name, width: o.videoDetails.widthInPx, height: o.videoDetails.heightInPx,
     codecs: o.codecs, family: o.codecs.split('.')[0] }));
 const mp4s = (result.detail.outputGroupDetails.find((g) => g.type === 'FILE_GROUP') || { outputDetails: [] })
-  .outputDetails.map((o) => ({ name: o.name, file: o.outputFilePaths[0].split('/').slice(-2).join('/'),
+  .outputDetails.map((o) => ({ name: o.name, file: o.outputFilePaths[0].slice(top.length + 1),
     width: o.videoDetails.widthInPx, height: o.videoDetails.heightInPx }));
 
 const libs = {
@@ -58,7 +65,7 @@ const server = createServer((req, res) => {
   const url = new URL(req.url, 'http://x');
   let file = libs[url.pathname];
   if (url.pathname === '/') { res.writeHead(200, { 'content-type': 'text/html' }); return res.end(page); }
-  if (!file && url.pathname.startsWith('/out/')) {
+  if (!file && outDir && url.pathname.startsWith('/out/')) {
     file = normalize(join(outDir, url.pathname.slice(5)));
     if (!file.startsWith(outDir)) file = null;
   }
@@ -68,6 +75,7 @@ const server = createServer((req, res) => {
 });
 await new Promise((r) => server.listen(0, '127.0.0.1', r));
 const base = `http://127.0.0.1:${server.address().port}`;
+const media = remote || `${base}/out`;
 
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
@@ -124,7 +132,7 @@ const players = {
       // level switch during the first fragment load can leave hls.js stalled at t=0.
       const deadline = Date.now() + 30000;
       while (!(v.currentTime > 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    }, `${base}/out/master.m3u8`);
+    }, `${media}/master.m3u8`);
     return p.evaluate(() => hls.levels.map((l) => ({ width: l.width, height: l.height,
       family: (l.videoCodec || '').split('.')[0] })));
   },
@@ -152,7 +160,7 @@ const players = {
         dash.reset();
         await start({ codec });
       }
-    }, { src: `${base}/out/manifest.mpd`, family });
+    }, { src: `${media}/manifest.mpd`, family });
     return p.evaluate(() => dash.getBitrateInfoListFor('video').map((b) => ({ width: b.width, height: b.height })));
   },
 };
@@ -240,7 +248,7 @@ try {
         await new Promise((r) => setTimeout(r, 50));
       }
       return { ok: false, why: `saw ${v.videoWidth}x${v.videoHeight} at t=${v.currentTime}` };
-    }, { src: `${base}/out/${m.file}`, width: m.width, height: m.height });
+    }, { src: `${media}/${m.file}`, width: m.width, height: m.height });
     if (r.ok) { passed++; console.log(`ok   <video> ${m.file} ${m.width}x${m.height} playing at t=${r.t.toFixed(2)}s`); }
     else { failed++; console.error(`FAIL <video> ${m.file}: ${r.why}`); }
     await p.close();

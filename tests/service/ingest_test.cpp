@@ -10,13 +10,18 @@
 
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <sys/wait.h>
 
 #include <cctype>
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <memory>
 #include <optional>
+#include <vector>
+#include <thread>
+#include <mutex>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -291,6 +296,78 @@ TEST_F(IngestTest, ThePollAndTheReportsSurviveTheStoreGoingAwayAndSaySo) {
   EXPECT_EQ(ledger("true"), 3);
   EXPECT_EQ(jobs_for("inbox", "uploads/before.mp4"), 1u);
   EXPECT_EQ(jobs_for("inbox", "uploads/after.mp4"), 1u);
+}
+
+// End to end, as the seeds' pipeline runs without glue: a video uploaded into the input bucket
+// -> s3rver's event -> the coordinator's rule makes a job -> a node transcodes it into the
+// output bucket -> hls.js and dash.js in Chromium play every rendition straight from the bucket
+// (another origin than the page: the bucket's CORS rules, see launch.js) -> a webhook receiver
+// gets `complete` with the s3:// URLs.
+TEST_F(IngestTest, AnUploadBecomesALadderInTheOutputBucketThatPlaysFromThereAndIsAnnounced) {
+  const fs::path play = fs::path(KILN_SOURCE_DIR) / "tests/browser/play.mjs";
+  if (!fs::exists(fs::path(KILN_SOURCE_DIR) / "tests/browser/node_modules/playwright-core"))
+    GTEST_SKIP() << "playwright-core is not installed in tests/browser (scripts/install-deps --test)";
+  if (!fs::exists(std::getenv("CHROMIUM") ? std::getenv("CHROMIUM") : "/usr/bin/chromium"))
+    GTEST_SKIP() << "no Chromium (apt install chromium)";
+  START_S3RVER(true);
+  // The webhook receiver: every body POSTed to /hook.
+  httplib::Server hook;
+  std::mutex mu;
+  std::vector<nlohmann::json> bodies;
+  hook.Post("/hook", [&](const httplib::Request& req, httplib::Response&) {
+    std::lock_guard lock(mu);
+    bodies.push_back(nlohmann::json::parse(req.body, nullptr, false));
+  });
+  const int hook_port = hook.bind_to_any_port("127.0.0.1");
+  std::thread hook_thread([&] { hook.listen_after_bind(); });
+  struct Stop {
+    httplib::Server& s;
+    std::thread& t;
+    ~Stop() { s.stop(), t.join(); }
+  } stop{hook, hook_thread};
+
+  const std::string outbox = "[[location]]\nname = \"outbox\"\nurl = \"s3://other-bucket/ladders/\"\nendpoint = \"" +
+                             s3rver_->endpoint() + "\"\n";
+  svc_->start_coordinator(s3_config("ladder = \"360p,240p\"\n", "outbox:{stem}") + outbox +
+                          "[[receiver]]\nname = \"app\"\ntype = \"webhook\"\nurl = \"http://127.0.0.1:" +
+                          std::to_string(hook_port) + "/hook\"\nevents = [\"complete\"]\n");
+  S3rver::write_notify_config(tmp_ / "notify.json", "http://127.0.0.1:" + std::to_string(svc_->port()) +
+                                                        "/v1/ingest/s3-events", ingest_token());
+  svc_->start_node("n1", "[[location]]\nname = \"inbox\"\nurl = \"s3://media-in/\"\nendpoint = \"" +
+                             s3rver_->endpoint() + "\"\n" + outbox);
+  auto up = bucket_->upload_file(media("480p.mp4").string(), "uploads/show.mp4");
+  ASSERT_TRUE(up) << up.status().message();
+
+  ASSERT_TRUE(eventually([&] { return ledger("key = 'uploads/show.mp4' AND trigger = 'event'") == 1; }, 30s))
+      << s3rver_->log();
+  ASSERT_EQ(jobs_for("inbox", "uploads/show.mp4"), 1u);
+  nlohmann::json announced;
+  ASSERT_TRUE(eventually([&] {
+    std::lock_guard lock(mu);
+    for (const auto& b : bodies)
+      if (b.value("kind", "") == "complete") announced = b;
+    return !announced.is_null();
+  }, 120s)) << svc_->sql("SELECT string_agg(id || ' ' || state, '; ') FROM kiln_jobs");
+  // The event's detail is the job's result.json, as MediaConvert's state-change event.
+  const auto& result = announced["detail"]["detail"];
+  ASSERT_TRUE(result.is_object()) << announced.dump(2);
+  const auto& group = result["outputGroupDetails"][0];
+  EXPECT_EQ(group["outputDirectory"], "s3://other-bucket/ladders/show") << announced.dump(2);
+  EXPECT_EQ(group["playlistFilePaths"][0], "s3://other-bucket/ladders/show/master.m3u8");
+  EXPECT_EQ(result["inputDetails"][0]["uri"], "s3://media-in/uploads/show.mp4");
+
+  // The players, from the bucket: the page's origin is play.mjs's own server.
+  const std::string command =
+      "node " + play.string() + " --url " + s3rver_->endpoint() + "/other-bucket/ladders/show 2>&1";
+  std::string out;
+  FILE* pipe = ::popen(command.c_str(), "r");
+  ASSERT_NE(pipe, nullptr);
+  char buf[4096];
+  for (size_t n; (n = std::fread(buf, 1, sizeof buf, pipe)) > 0;) out.append(buf, n);
+  const int status = ::pclose(pipe);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << out;
+  // Two renditions in hls.js and two in dash.js.
+  EXPECT_NE(out.find("browser: 4 passed, 0 failed"), std::string::npos) << out;
 }
 
 /// A folder rule on the test's `work` location, a node to run its jobs.

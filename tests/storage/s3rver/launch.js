@@ -16,6 +16,10 @@
 // again for every event (a test writes it once the receiver is up, or changes it); no FILE: no
 // post. One try per event, the outcome logged to stdout ("notify 200 ObjectCreated:Put key").
 //
+// Every bucket gets the CORS rules a bucket that players and the console read from needs (any
+// origin may GET and HEAD, and PUT parts to presigned URLs; ETag exposed for multipart), so a
+// page on another origin plays a ladder straight from the bucket, as it would from AWS.
+//
 // Why @20minutes/s3rver 4.0.4 and not s3rver 3.7.1: 3.7.1 (the last release of jamhall/s3rver)
 // does not check SigV4 signatures at all ("Signature version 4 calculation is unimplemented"
 // in its authentication middleware): a wrong secret passes, so it could not prove Kiln signs
@@ -140,6 +144,18 @@ function notify(configFile, event) {
   req.end(body);
 }
 
+const CORS = Buffer.from(`<CORSConfiguration>
+  <CORSRule>
+    <AllowedOrigin>*</AllowedOrigin>
+    <AllowedMethod>GET</AllowedMethod>
+    <AllowedMethod>HEAD</AllowedMethod>
+    <AllowedMethod>PUT</AllowedMethod>
+    <AllowedHeader>*</AllowedHeader>
+    <ExposeHeader>ETag</ExposeHeader>
+    <MaxAgeSeconds>3000</MaxAgeSeconds>
+  </CORSRule>
+</CORSConfiguration>`);
+
 async function main() {
   const args = parseArgs(process.argv);
   addAbortMultipartUpload();
@@ -150,7 +166,7 @@ async function main() {
     port: args.port,
     silent: true,
     directory: args.dir,
-    configureBuckets: args.buckets.map((name) => ({ name, configs: [] })),
+    configureBuckets: args.buckets.map((name) => ({ name, configs: [CORS] })),
   });
   if (args.notifyConfig) server.on('event', (event) => notify(args.notifyConfig, event));
   const { port } = await server.run();
