@@ -25,7 +25,9 @@ struct OutputFormat {
 };
 constexpr std::array kOutputFormats = {
     OutputFormat{"webp", 16383, true},
-    OutputFormat{"avif", 65535, true},
+    // AVIF itself allows 65535, but libheif (what libvips and most readers decode it with)
+    // refuses anything past 16384 a side by default: a larger AVIF would not open anywhere.
+    OutputFormat{"avif", 16384, true},
     OutputFormat{"jpg", 65535, false},
 };
 /// AVIF encoder effort (libvips 0..9; libaom's cpu-used is 9 minus it). 2 keeps a 1920-wide

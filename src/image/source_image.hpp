@@ -53,7 +53,7 @@ class SourceImage {
   /// Writes one variant from the decoded image (decode() first). Colour: CMYK is converted to
   /// sRGB through its ICC profile, 16-bit to 8-bit; JPEG has no alpha, so transparent pixels
   /// are flattened onto white. kIo when the file cannot be written; kUnsupported when the size
-  /// is past the format's own limit (WebP: 16383 pixels a side).
+  /// is past the format's own limit (WebP: 16383 pixels a side; AVIF: 16384, libheif's).
   Result<VariantWritten> write(const VariantRequest& request) const;
 
  private:
