@@ -3,6 +3,7 @@
 // CPU time, peak RSS. Peers alternate with kiln in every round so machine drift hits all alike.
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <sys/resource.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
@@ -533,8 +534,14 @@ class Bench {
   }
 
   /// What a peer does compared with kiln, so a faster peer doing less is not read as a win.
-  static std::string peer_work(const std::string& peer) {
-    if (peer == "ffmpeg") return "same work: one decode, scales, x264, AAC, CMAF for HLS and DASH";
+  std::string peer_work(const std::string& peer) const {
+    if (peer == "ffmpeg") {
+      std::vector<std::string> encoders;
+      for (const auto& c : ladder_.codecs)
+        if (const VideoCodecInfo* info = video_codec(c)) encoders.push_back(info->software_encoder);
+      return fmt::format("same work: one decode, scales, {}, AAC, CMAF for HLS and DASH",
+                         encoders.empty() ? "libx264" : fmt::format("{}", fmt::join(encoders, " + ")));
+    }
     if (peer == "naive") return "more work: one process per rendition, each decodes the source and encodes AAC";
     if (peer == "gstreamer") return "LESS work: video only (no audio encode), fragmented MP4 without HLS/DASH manifests";
     return "";

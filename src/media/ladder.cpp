@@ -359,9 +359,23 @@ std::vector<PlannedRendition> plan_ladder(const Ladder& ladder, const VideoStrea
     smallest.name = fmt::format("{}p", out_short);
     add(smallest, out_short, out_long);
   }
-  const std::string first_codec = ladder.codecs.empty() ? "h264" : ladder.codecs.front();
+  // A rung in a codec other than H.264: the codec's share of the rung's rates (the rungs are
+  // H.264 figures), and that codec's Main profile (the rung's H.264 profile and level mean
+  // nothing to another encoder).
+  auto in_codec = [](PlannedRendition& p, const VideoCodecInfo& info) {
+    p.codec = info.name;
+    if (p.codec == "h264") return;
+    p.spec.video_bitrate = static_cast<int64_t>(std::llround(p.spec.video_bitrate * info.bitrate_factor));
+    p.spec.maxrate = static_cast<int64_t>(std::llround(p.spec.maxrate * info.bitrate_factor));
+    p.spec.bufsize = static_cast<int64_t>(std::llround(p.spec.bufsize * info.bitrate_factor));
+    p.spec.profile = "main";
+    p.spec.level.clear();
+  };
+  const VideoCodecInfo* first_codec = video_codec(ladder.codecs.empty() ? "h264" : ladder.codecs.front());
+  const std::vector<PlannedRendition> sizes = out;  // the H.264 figures every codec starts from
   for (auto& p : out) {
-    p.codec = first_codec;
+    p.codec = "h264";
+    if (first_codec) in_codec(p, *first_codec);
     p.folder = p.spec.name;
   }
   // MP4s: a rung of the ladder is remuxed; another rung gets an encode of its own (H.264),
@@ -379,21 +393,13 @@ std::vector<PlannedRendition> plan_ladder(const Ladder& ladder, const VideoStrea
     out.push_back(std::move(p));
   }
   // Every further codec encodes each packaged size again, from the same scaled frames.
-  const size_t sizes = out.size();
   for (size_t c = 1; c < ladder.codecs.size(); ++c) {
     const VideoCodecInfo* info = video_codec(ladder.codecs[c]);
     if (!info) continue;
-    for (size_t i = 0; i < sizes; ++i) {
-      if (!out[i].packaged) continue;
-      PlannedRendition p = out[i];
-      p.codec = info->name;
+    for (const auto& size : sizes) {
+      PlannedRendition p = size;
+      in_codec(p, *info);
       p.folder = fmt::format("{}-{}", p.spec.name, info->name);
-      p.mp4 = false;
-      p.spec.video_bitrate = static_cast<int64_t>(std::llround(p.spec.video_bitrate * info->bitrate_factor));
-      p.spec.maxrate = static_cast<int64_t>(std::llround(p.spec.maxrate * info->bitrate_factor));
-      p.spec.bufsize = static_cast<int64_t>(std::llround(p.spec.bufsize * info->bitrate_factor));
-      p.spec.profile = "main";
-      p.spec.level.clear();
       out.push_back(std::move(p));
     }
   }

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 namespace kiln {
 namespace {
 
@@ -43,6 +45,28 @@ TEST(PlanLadder, ScalesA1080pSourceToBothRungs) {
   EXPECT_EQ(plan[0].height, 720);
   EXPECT_EQ(plan[1].width, 854);
   EXPECT_EQ(plan[1].height, 480);
+}
+
+// A ladder whose only (first) codec is not H.264 gets that codec's profile and its share of the
+// rungs' H.264 rates, as a second codec does; a third codec starts from the H.264 figures too.
+TEST(PlanLadder, AFirstCodecOtherThanH264TakesItsOwnProfileAndRates) {
+  Ladder ladder = default_ladder();
+  const Rendition rung = ladder.renditions.front();  // 720p, High
+  ladder.codecs = {"hevc"};
+  auto plan = plan_ladder(ladder, source(1920, 1080));
+  ASSERT_EQ(plan.size(), 2u);
+  EXPECT_EQ(plan[0].codec, "hevc");
+  EXPECT_EQ(plan[0].folder, "720p");
+  EXPECT_EQ(plan[0].spec.profile, "main");
+  EXPECT_TRUE(plan[0].spec.level.empty());
+  EXPECT_EQ(plan[0].spec.video_bitrate, std::llround(rung.video_bitrate * 0.7));
+
+  ladder.codecs = {"hevc", "av1"};
+  plan = plan_ladder(ladder, source(1920, 1080));
+  ASSERT_EQ(plan.size(), 4u);
+  EXPECT_EQ(plan[2].codec, "av1");
+  EXPECT_EQ(plan[2].folder, "720p-av1");
+  EXPECT_EQ(plan[2].spec.video_bitrate, std::llround(rung.video_bitrate * 0.6));
 }
 
 TEST(PlanLadder, NeverUpscalesA480pSource) {
