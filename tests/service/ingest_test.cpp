@@ -28,6 +28,7 @@
 
 #include "storage/s3/s3_client.hpp"
 #include "support/run.hpp"
+#include "support/webhook_receiver.hpp"
 #include "support/s3rver.hpp"
 #include "support/service_cluster.hpp"
 
@@ -310,27 +311,13 @@ TEST_F(IngestTest, AnUploadBecomesALadderInTheOutputBucketThatPlaysFromThereAndI
   if (!fs::exists(std::getenv("CHROMIUM") ? std::getenv("CHROMIUM") : "/usr/bin/chromium"))
     GTEST_SKIP() << "no Chromium (apt install chromium)";
   START_S3RVER(true);
-  // The webhook receiver: every body POSTed to /hook.
-  httplib::Server hook;
-  std::mutex mu;
-  std::vector<nlohmann::json> bodies;
-  hook.Post("/hook", [&](const httplib::Request& req, httplib::Response&) {
-    std::lock_guard lock(mu);
-    bodies.push_back(nlohmann::json::parse(req.body, nullptr, false));
-  });
-  const int hook_port = hook.bind_to_any_port("127.0.0.1");
-  std::thread hook_thread([&] { hook.listen_after_bind(); });
-  struct Stop {
-    httplib::Server& s;
-    std::thread& t;
-    ~Stop() { s.stop(), t.join(); }
-  } stop{hook, hook_thread};
+  WebhookReceiver hook;
 
   const std::string outbox = "[[location]]\nname = \"outbox\"\nurl = \"s3://other-bucket/ladders/\"\nendpoint = \"" +
                              s3rver_->endpoint() + "\"\n";
   svc_->start_coordinator(s3_config("ladder = \"360p,240p\"\n", "outbox:{stem}") + outbox +
-                          "[[receiver]]\nname = \"app\"\ntype = \"webhook\"\nurl = \"http://127.0.0.1:" +
-                          std::to_string(hook_port) + "/hook\"\nevents = [\"complete\"]\n");
+                          "[[receiver]]\nname = \"app\"\ntype = \"webhook\"\nurl = \"" + hook.url() +
+                          "\"\nevents = [\"complete\"]\n");
   S3rver::write_notify_config(tmp_ / "notify.json", "http://127.0.0.1:" + std::to_string(svc_->port()) +
                                                         "/v1/ingest/s3-events", ingest_token());
   svc_->start_node("n1", "[[location]]\nname = \"inbox\"\nurl = \"s3://media-in/\"\nendpoint = \"" +
@@ -343,8 +330,7 @@ TEST_F(IngestTest, AnUploadBecomesALadderInTheOutputBucketThatPlaysFromThereAndI
   ASSERT_EQ(jobs_for("inbox", "uploads/show.mp4"), 1u);
   nlohmann::json announced;
   ASSERT_TRUE(eventually([&] {
-    std::lock_guard lock(mu);
-    for (const auto& b : bodies)
+    for (const auto& b : hook.bodies())
       if (b.value("kind", "") == "complete") announced = b;
     return !announced.is_null();
   }, 120s)) << svc_->sql("SELECT string_agg(id || ' ' || state, '; ') FROM kiln_jobs");
