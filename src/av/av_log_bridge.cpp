@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <mutex>
 #include <string>
+#include <string_view>
 
 extern "C" {
 #include <libavutil/log.h>
@@ -28,6 +29,18 @@ spdlog::level::level_enum map_level(int level) {
   return spdlog::level::trace;
 }
 
+/// A presigned URL's signature and session token are secrets: a line that carries one (libav
+/// names the URL it opens at some levels) keeps the URL but not them.
+void redact_signatures(std::string& line) {
+  for (std::string_view field : {"X-Amz-Signature=", "X-Amz-Security-Token=", "X-Amz-Credential="}) {
+    for (size_t at = line.find(field); at != std::string::npos; at = line.find(field, at)) {
+      at += field.size();
+      size_t end = line.find_first_of("&' \"\t", at);
+      line.replace(at, (end == std::string::npos ? line.size() : end) - at, "REDACTED");
+    }
+  }
+}
+
 void callback(void* avcl, int level, const char* fmt, va_list vl) {
   auto lvl = map_level(level);
   auto logger = ffmpeg_logger();
@@ -41,6 +54,7 @@ void callback(void* avcl, int level, const char* fmt, va_list vl) {
   pending += line;
   if (pending.empty() || pending.back() != '\n') return;
   pending.pop_back();
+  redact_signatures(pending);
   logger->log(lvl, "{}", pending);
   pending.clear();
 }

@@ -67,6 +67,7 @@ struct TranscodeOptions {
   double max_wall_seconds = -1;    // < 0: max(600 s, 10 x the input's duration), as a node's worker; 0 = none
   std::string scratch_dir;         // s3 input staged / s3 output built here; "" = $TMPDIR or /tmp
   int presign_seconds = 0;         // an s3 output: presigned manifest URLs valid this long; 0 = none
+  std::string stream_input = "never";  // an s3 input: never, auto or always read through a presigned URL
 };
 
 /// The buckets an s3:// INPUT or OUTDIR names, each as a location of its own (the whole bucket;
@@ -86,6 +87,9 @@ Result<storage::Locations> s3_locations(const TranscodeOptions& o) {
     l.url = "s3://" + bucket;
     l.s3 = std::move(*c);
     l.presign_seconds = o.presign_seconds;
+    auto stream = storage::parse_stream_input(o.stream_input, "--stream-input");
+    if (!stream) return stream.status();
+    l.stream_input = *stream;
     list.push_back(std::move(l));
   }
   storage::Locations locations(std::move(list));
@@ -418,6 +422,10 @@ std::function<int()> add_transcode(CLI::App& app) {
   cmd->add_option("--scratch-dir", opts->scratch_dir,
                   "where an s3:// input is staged and an s3:// output is built before upload (default: $TMPDIR, "
                   "else /tmp)");
+  cmd->add_option("--stream-input", opts->stream_input,
+                  "s3:// input: never (stage it in the scratch directory first), auto (read it through a "
+                  "presigned URL when the scratch directory has no room for it) or always")
+      ->check(CLI::IsMember({"never", "auto", "always"}));
   cmd->add_option("--presign-seconds", opts->presign_seconds,
                   "s3:// output: also list presigned HTTPS URLs of the manifests, valid this long")
       ->check(CLI::Range(0, 7 * 24 * 3600));

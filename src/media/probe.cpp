@@ -75,10 +75,30 @@ Status check_path(const std::string& path, int64_t* size) {
   return Status::ok();
 }
 
+/// The options every open of the input gets: only its own protocol (a file, or the URL's
+/// scheme), and for a URL, reconnection after a dropped connection and a timeout on a stalled
+/// one. Caller frees.
+AVDictionary* open_options(const std::string& url, bool remote) {
+  AVDictionary* opts = nullptr;
+  if (!remote) {
+    av_dict_set(&opts, "protocol_whitelist", "file", 0);
+    return opts;
+  }
+  av_dict_set(&opts, "protocol_whitelist", url.rfind("https:", 0) == 0 ? "https,tls,tcp" : "http,tcp", 0);
+  av_dict_set(&opts, "reconnect", "1", 0);
+  av_dict_set(&opts, "reconnect_on_network_error", "1", 0);
+  av_dict_set(&opts, "reconnect_delay_max", "30", 0);  // seconds, backing off from 1
+  av_dict_set(&opts, "rw_timeout", "60000000", 0);     // microseconds without a byte
+  av_dict_set(&opts, "seekable", "1", 0);              // S3 always answers ranges
+  return opts;
+}
+
 // Identifies the container from the first bytes; refuses non-media before the full open.
-Status identify(const std::string& path, const AVInputFormat** format) {
+Status identify(const std::string& url, bool remote, const std::string& path, const AVInputFormat** format) {
   AVIOContext* pb = nullptr;
-  int ret = avio_open(&pb, path.c_str(), AVIO_FLAG_READ);
+  AVDictionary* opts = open_options(url, remote);
+  int ret = avio_open2(&pb, url.c_str(), AVIO_FLAG_READ, nullptr, &opts);
+  av_dict_free(&opts);
   if (ret < 0) return av::to_status(ret, Code::kIo, fmt::format("cannot open '{}'", path));
   // Probe the contents alone (no file name): a match on the extension (random bytes called
   // .mp4, text as "tty") says nothing about what the file holds.
@@ -221,18 +241,24 @@ Status check_limits(const MediaInfo& info, const Limits& limits) {
 
 const char* container_whitelist() { return kContainers; }
 
-Result<ProbedInput> open_and_probe(const std::string& path, const Limits& limits) {
+Result<ProbedInput> open_and_probe(const std::string& url, const Limits& limits, const RemoteInput* remote) {
+  // `path` names the input in every message: the file, or the object (never its signed URL).
+  const std::string& path = remote ? remote->name : url;
   ProbedInput in;
   in.info.path = path;
-  KILN_RETURN_IF_ERROR(check_path(path, &in.info.size_bytes));
+  if (remote) {
+    if (remote->size == 0) return Status(Code::kInputEmpty, fmt::format("input '{}' is empty (0 bytes)", path));
+    in.info.size_bytes = remote->size;
+  } else {
+    KILN_RETURN_IF_ERROR(check_path(url, &in.info.size_bytes));
+  }
   const AVInputFormat* guessed = nullptr;
-  KILN_RETURN_IF_ERROR(identify(path, &guessed));
+  KILN_RETURN_IF_ERROR(identify(url, remote != nullptr, path, &guessed));
 
-  AVDictionary* opts = nullptr;
-  av_dict_set(&opts, "protocol_whitelist", "file", 0);
+  AVDictionary* opts = open_options(url, remote != nullptr);
   AVFormatContext* raw = avformat_alloc_context();
   raw->format_whitelist = av_strdup(kContainers);
-  int ret = avformat_open_input(&raw, path.c_str(), guessed, &opts);
+  int ret = avformat_open_input(&raw, url.c_str(), guessed, &opts);
   av_dict_free(&opts);
   // Whatever libav answers here (a damaged size field reads as "cannot allocate memory"), a
   // container that cannot be opened is the file's fault.

@@ -88,7 +88,8 @@ json config_json(const NodeConfig& c) {
 // The node's [[location]] list as configured (no credentials: the worker resolves them from the
 // same environment and files as the node, when it makes a client).
 json location_json(const storage::Location& l) {
-  json j = {{"name", l.name}, {"url", l.url}, {"root", l.root}, {"presignSeconds", l.presign_seconds}};
+  json j = {{"name", l.name}, {"url", l.url}, {"root", l.root}, {"presignSeconds", l.presign_seconds},
+           {"streamInput", storage::stream_input_name(l.stream_input)}};
   if (l.s3) {
     const auto& c = *l.s3;
     j["s3"] = {{"bucket", c.bucket}, {"prefix", c.prefix}, {"endpoint", c.endpoint}, {"region", c.region},
@@ -105,6 +106,8 @@ storage::Location location_from(const json& j) {
   l.url = j.at("url").get<std::string>();
   l.root = j.at("root").get<std::string>();
   l.presign_seconds = j.at("presignSeconds").get<int>();
+  l.stream_input = storage::parse_stream_input(j.at("streamInput").get<std::string>(), "worker request")
+                       .value_or(storage::Location::StreamInput::kNever);
   if (j.contains("s3")) {
     const json& s = j.at("s3");
     storage::s3::S3Config c;

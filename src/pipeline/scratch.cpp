@@ -1,6 +1,7 @@
 #include "pipeline/scratch.hpp"
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 #include <sys/statvfs.h>
 
 #include <cctype>
@@ -10,7 +11,9 @@
 #include <random>
 #include <set>
 
+#include "image/image_sniff.hpp"
 #include "log.hpp"
+#include "metrics/registry.hpp"
 
 namespace kiln::pipeline {
 namespace fs = std::filesystem;
@@ -107,9 +110,10 @@ int64_t free_bytes(const std::string& dir) {
   return static_cast<int64_t>(st.f_bavail) * static_cast<int64_t>(st.f_frsize);
 }
 
-Result<std::string> stage_input(const storage::s3::S3Client& client, const std::string& url, const std::string& key,
-                                const std::string& dir, const std::atomic<bool>* cancel) {
-  auto log = logger("pipeline");
+namespace {
+
+/// The object's size from its HEAD: kInputMissing / kInputEmpty naming `url`, else the client's code.
+Result<int64_t> input_size(const storage::s3::S3Client& client, const std::string& url, const std::string& key) {
   auto head = client.head(key);
   if (!head) {
     if (head.status().code() == Code::kInputMissing)
@@ -118,6 +122,12 @@ Result<std::string> stage_input(const storage::s3::S3Client& client, const std::
   }
   const int64_t size = static_cast<int64_t>(head->size);
   if (size == 0) return Status(Code::kInputEmpty, fmt::format("input '{}' is an empty object", url));
+  return size;
+}
+
+Result<std::string> stage_sized(const storage::s3::S3Client& client, const std::string& url, const std::string& key,
+                                int64_t size, const std::string& dir, const std::atomic<bool>* cancel) {
+  auto log = logger("pipeline");
   const int64_t free = free_bytes(dir);
   if (free >= 0 && free < size)
     return Status(Code::kIo, fmt::format("no room to stage input '{}' ({}) in scratch directory '{}': {} free. Free "
@@ -136,6 +146,63 @@ Result<std::string> stage_input(const storage::s3::S3Client& client, const std::
     return st;
   }
   return path;
+}
+
+/// Why an input is streamed ("" when it is staged), by the location's mode and the room left.
+std::string stream_reason(storage::Location::StreamInput mode, int64_t size, int64_t free) {
+  using M = storage::Location::StreamInput;
+  if (mode == M::kAlways) return "always";
+  if (mode == M::kAuto && free >= 0 && free < size) return "no_room";
+  return "";
+}
+
+}  // namespace
+
+Result<std::string> stage_input(const storage::s3::S3Client& client, const std::string& url, const std::string& key,
+                                const std::string& dir, const std::atomic<bool>* cancel) {
+  auto size = input_size(client, url, key);
+  if (!size) return size.status();
+  return stage_sized(client, url, key, *size, dir, cancel);
+}
+
+Result<InputSource> open_input_object(const storage::s3::S3Client& client, const std::string& url,
+                                      const std::string& key, storage::Location::StreamInput mode,
+                                      const std::string& dir, const std::function<void()>& on_staging,
+                                      const std::atomic<bool>* cancel) {
+  auto log = logger("pipeline");
+  auto size = input_size(client, url, key);
+  if (!size) return size.status();
+  const int64_t free = free_bytes(dir);
+  std::string reason = stream_reason(mode, *size, free);
+  if (!reason.empty()) {
+    // libvips reads images from files, and an image the scratch disk cannot hold is past any
+    // pixel limit anyway: only what the probe will open is streamed.
+    auto head = client.get(key, storage::s3::ByteRange{0, image::kSniffBytes - 1});
+    if (!head || image::sniff_image_bytes(*head)) {
+      log->info("input {} is {}: staged, not streamed", url, head ? "an image" : "unreadable at its start");
+      reason.clear();
+    }
+  }
+  if (reason.empty()) {
+    if (on_staging) on_staging();
+    auto staged = stage_sized(client, url, key, *size, dir, cancel);
+    if (!staged) return staged.status();
+    return InputSource{std::move(staged).value(), std::nullopt};
+  }
+  // Streaming for want of room is a degraded mode (the decode waits on the network): a warning.
+  log->log(reason == "always" ? spdlog::level::info : spdlog::level::warn,
+           "streaming input {} ({}) through a presigned URL, not staged: {}", url, mib(*size),
+           reason == "always" ? "its location has stream_input = \"always\""
+                              : fmt::format("the scratch directory '{}' has {} free", dir, mib(free)));
+  metrics::default_registry()
+      .counter("kiln_inputs_streamed_total",
+               "Object-store inputs read through a presigned URL instead of staged, by why: the location "
+               "always streams, or (stream_input = \"auto\") the scratch directory had no room.",
+               {"reason"})
+      .counter({reason})
+      .inc();
+  return InputSource{client.presign_get(key, std::chrono::seconds(kStreamUrlSeconds)),
+                     media::RemoteInput{url, *size}};
 }
 
 }  // namespace kiln::pipeline

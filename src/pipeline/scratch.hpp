@@ -1,13 +1,18 @@
 #pragma once
 // A job attempt's scratch space: where an object-store input is staged before it is probed,
-// and where the ladder for an object-store output is built before it is uploaded. Media is
-// parsed only from here (in the worker), never streamed from the bucket.
+// and where the ladder for an object-store output is built before it is uploaded. An input too
+// large to stage may instead be read through a presigned URL where its location says so
+// (stream_input); either way media is parsed only in the worker.
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
+#include <optional>
 #include <string>
 
 #include "kiln/status.hpp"
+#include "media/probe.hpp"
+#include "storage/location.hpp"
 #include "storage/s3/s3_client.hpp"
 
 namespace kiln::pipeline {
@@ -54,5 +59,25 @@ int64_t free_bytes(const std::string& dir);
 /// such object, the client's storage codes otherwise, kCancelled when `cancel` is set.
 Result<std::string> stage_input(const storage::s3::S3Client& client, const std::string& url, const std::string& key,
                                 const std::string& dir, const std::atomic<bool>* cancel = nullptr);
+
+/// An object-store input as the job reads it: a staged file, or a presigned URL.
+struct InputSource {
+  std::string path;                          // the staged file, or the presigned URL
+  std::optional<media::RemoteInput> remote;  // set when streamed: the object's name and size
+};
+
+/// How long a presigned URL for a streamed input stays valid: it must outlive the job (each
+/// reconnect and seek is a new request with it).
+constexpr int kStreamUrlSeconds = 24 * 3600;
+
+/// Object `key` (`url` names it) as the job will read it, as `mode` (the location's
+/// stream_input) says: staged into `dir` with stage_input() (`on_staging` is called first), or
+/// a presigned GET URL valid for kStreamUrlSeconds. kAuto streams when `dir`'s filesystem has
+/// less room than the object. An image is always staged (libvips reads files); so is anything
+/// whose first bytes cannot be read. kInputMissing / kInputEmpty as stage_input().
+Result<InputSource> open_input_object(const storage::s3::S3Client& client, const std::string& url,
+                                      const std::string& key, storage::Location::StreamInput mode,
+                                      const std::string& dir, const std::function<void()>& on_staging,
+                                      const std::atomic<bool>* cancel = nullptr);
 
 }  // namespace kiln::pipeline

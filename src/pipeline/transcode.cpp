@@ -162,6 +162,7 @@ void count_fallback(const Device& d, const char* when, Code code) {
 /// Where an object-store job reads and writes, once its input is staged and its output opened.
 struct ObjectIo {
   std::string input_uri;  // the input as the job names it (s3://... or a path), for the result
+  std::optional<media::RemoteInput> remote;  // set: the input is read through a presigned URL
   std::shared_ptr<const storage::s3::S3Client> output_client;
   std::optional<pipeline::S3Output> output;  // set: the ladder is uploaded here, not renamed
   std::string folder;                        // this attempt's media folder under the output
@@ -180,7 +181,8 @@ Result<Attempt> run_on_chain(const TranscodeRequest& req, media::ProbedInput& fi
                              const std::vector<PlannedRendition>& plan,
                              const std::vector<Candidate>& chain,
                              std::vector<std::string>& passed_over,
-                             std::vector<std::string>& fallbacks, const std::string& media_folder) {
+                             std::vector<std::string>& fallbacks, const std::string& media_folder,
+                             const media::RemoteInput* remote) {
   auto log = logger("pipeline");
   const auto fault = pipeline::fault_from_env();
   media::ProbedInput* input = &first_input;
@@ -205,7 +207,7 @@ Result<Attempt> run_on_chain(const TranscodeRequest& req, media::ProbedInput& fi
       continue;
     }
     if (input->format == nullptr || input->consumed) {  // an earlier attempt read the input
-      auto again = media::open_and_probe(req.input, req.ladder.limits);
+      auto again = media::open_and_probe(req.input, req.ladder.limits, remote);
       if (!again) return again.status();
       reopened.emplace(std::move(again).value());
       input = &*reopened;
@@ -306,7 +308,8 @@ Status publish(const TranscodeRequest& req, pipeline::StagingDir& staging, const
 Result<TranscodeResult> run_job(const TranscodeRequest& req, const ObjectIo* io) {
   // An image is told by its first bytes, never its name, and makes an image job (libvips)
   // instead of a ladder; anything else (a text file called photo.jpg too) goes to the probe.
-  if (auto image = image::sniff_image(req.input)) {
+  const media::RemoteInput* remote = io && io->remote ? &*io->remote : nullptr;  // streamed, not staged
+  if (auto image = remote ? std::nullopt : image::sniff_image(req.input)) {
     pipeline::ImageDestination to;
     if (io) to.input_uri = io->input_uri;
     if (io && io->output) {
@@ -322,7 +325,7 @@ Result<TranscodeResult> run_job(const TranscodeRequest& req, const ObjectIo* io)
   const std::string media_folder = to_s3 ? io->folder : "";
   const std::string media_prefix = to_s3 ? io->folder + "/" : "";
   report(req, "probing", 0);
-  auto probed = media::open_and_probe(req.input, req.ladder.limits);
+  auto probed = media::open_and_probe(req.input, req.ladder.limits, remote);
   if (!probed) return probed.status();
   if (io) probed->info.path = io->input_uri;  // results name the object, not its staged copy
   const MediaInfo& info = probed->info;
@@ -366,7 +369,7 @@ Result<TranscodeResult> run_job(const TranscodeRequest& req, const ObjectIo* io)
     binding = bind_process(chain->front().bind_cpus, chain->front().bind_numa);
     log->info("bound: {}", binding.note);
   }
-  auto attempt = run_on_chain(req, probed.value(), plan, *chain, passed_over, fallbacks, media_folder);
+  auto attempt = run_on_chain(req, probed.value(), plan, *chain, passed_over, fallbacks, media_folder, remote);
   if (!attempt) return attempt.status();
   const auto& run = attempt->output;
   auto& staging = attempt->staging;
@@ -431,10 +434,12 @@ Result<TranscodeResult> transcode(const TranscodeRequest& req) {
   if (s3_in) {
     auto opened = clients.open(req.input);
     if (!opened) return opened.status();
-    report(req, "staging", 0);
-    auto staged = pipeline::stage_input(*opened->client, req.input, opened->object.key, scratch->path(), req.cancel);
-    if (!staged) return staged.status();
-    local.input = std::move(staged).value();
+    auto source = pipeline::open_input_object(*opened->client, req.input, opened->object.key,
+                                              opened->object.location->stream_input, scratch->path(),
+                                              [&req] { report(req, "staging", 0); }, req.cancel);
+    if (!source) return source.status();
+    local.input = std::move(source->path);
+    io.remote = std::move(source->remote);
   }
   if (s3_out) local.output_dir = scratch->path() + "/out";
   return run_job(local, &io);

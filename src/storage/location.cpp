@@ -66,8 +66,8 @@ bool valid_name(const std::string& name) {
   return true;
 }
 
-const std::set<std::string> kS3Keys = {"endpoint",  "region",      "path_style",     "profile", "credential",
-                                       "part_size", "concurrency", "presign_seconds"};
+const std::set<std::string> kS3Keys = {"endpoint",  "region",      "path_style",      "profile",     "credential",
+                                       "part_size", "concurrency", "presign_seconds", "stream_input"};
 constexpr size_t kMaxKeyBytes = 1024;             // S3's limit on a key
 constexpr int kMaxPresignSeconds = 7 * 24 * 3600;  // SigV4's limit on a presigned URL
 
@@ -157,6 +157,24 @@ Result<int> parse_presign_seconds(const toml::table& t, const std::string& where
 }
 
 }  // namespace
+
+const char* stream_input_name(Location::StreamInput mode) {
+  switch (mode) {
+    case Location::StreamInput::kAuto: return "auto";
+    case Location::StreamInput::kAlways: return "always";
+    case Location::StreamInput::kNever: break;
+  }
+  return "never";
+}
+
+Result<Location::StreamInput> parse_stream_input(const std::string& name, const std::string& where) {
+  for (auto mode : {Location::StreamInput::kNever, Location::StreamInput::kAuto, Location::StreamInput::kAlways})
+    if (name == stream_input_name(mode)) return mode;
+  return Status(Code::kUsage, fmt::format("{}: stream_input = '{}' must be \"never\" (stage every input in scratch), "
+                                          "\"auto\" (stream an input the scratch directory has no room for) or "
+                                          "\"always\" (stream every input through a presigned URL)",
+                                          where, name));
+}
 
 const Location* Locations::find(std::string_view name) const {
   for (const auto& l : list_)
@@ -319,7 +337,7 @@ Result<Locations> parse_locations(const toml::table& root, std::string_view orig
       if (!kS3Keys.count(std::string(k.str())))
         return Status(Code::kUsage, fmt::format("{}: unknown key '{}' (name, url{})", where, k.str(),
                                                 is_s3 ? ", endpoint, region, path_style, profile, credential, "
-                                                        "part_size, concurrency, presign_seconds"
+                                                        "part_size, concurrency, presign_seconds, stream_input"
                                                       : ""));
     }
     if (!valid_name(l.name))
@@ -332,6 +350,11 @@ Result<Locations> parse_locations(const toml::table& root, std::string_view orig
       auto presign = parse_presign_seconds(*t, where);
       if (!presign) return presign.status();
       l.presign_seconds = *presign;
+      std::string stream = stream_input_name(l.stream_input);
+      KILN_RETURN_IF_ERROR(toml_fields::read_string(*t, "stream_input", &stream, where));
+      auto mode = parse_stream_input(stream, where);
+      if (!mode) return mode.status();
+      l.stream_input = *mode;
       for (const auto& other : list)
         if (other.is_s3() && other.s3->bucket == c->bucket && other.s3->endpoint != c->endpoint)
           return Status(Code::kUsage,

@@ -6,7 +6,7 @@
 // database is held to the same rule.
 //
 // A location may also be an S3-compatible bucket (`url = "s3://BUCKET/PREFIX"`, with endpoint,
-// region, path_style, profile, credential, presign_seconds). A job path inside one is written
+// region, path_style, profile, credential, presign_seconds, stream_input). A job path inside one is written
 // `NAME:key/under/prefix` or `s3://BUCKET/KEY` and resolves to the canonical `s3://BUCKET/KEY`
 // (the full key, no trailing '/'); s3_object() finds the location that holds such a URL. An S3
 // location's prefix is a folder: `s3://b/in` and `s3://b/in/` both hold the keys under `in/`.
@@ -29,9 +29,20 @@ struct Location {
   std::optional<s3::S3Config> s3;  // set for an s3:// location
   /// s3: the result of a job published here lists presigned HTTPS URLs valid this long; 0: none.
   int presign_seconds = 0;
+  /// s3: how a job reads an input from here. kNever: staged in the node's scratch directory
+  /// first (a disk without room is a clear error); kAuto: staged when it fits in the scratch
+  /// directory, read through a presigned URL when it does not; kAlways: always read through a
+  /// presigned URL (ranged GETs, reconnecting), never staged. Images are always staged.
+  enum class StreamInput { kNever, kAuto, kAlways };
+  StreamInput stream_input = StreamInput::kNever;
 
   bool is_s3() const { return s3.has_value(); }
 };
+
+/// "never", "auto", "always".
+const char* stream_input_name(Location::StreamInput mode);
+/// The mode `name` names; kUsage listing the three otherwise.
+Result<Location::StreamInput> parse_stream_input(const std::string& name, const std::string& where);
 
 /// An object (or a prefix, for an output) inside an S3 location.
 struct S3Object {

@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "support/ladder_check.hpp"
 #include "support/run.hpp"
@@ -240,6 +241,103 @@ TEST_F(TranscodeS3, ABucketInputToALocalOutputAndALocalInputToABucket) {
   EXPECT_NE(std::find(keys.begin(), keys.end(), "result.json"), keys.end());
   EXPECT_TRUE(s3_missing_references(*out_, "from-disk/").empty());
   EXPECT_TRUE(scratch_left().empty());
+}
+
+// A scratch disk too small for the input: with --stream-input auto (a location's
+// stream_input = "auto") the job reads the object through a presigned URL instead of refusing,
+// and the ladder is complete. With the default (never) the same run is refused: see
+// StorageFailuresHaveTheirExitCodesAndLeaveNothingBehind. The signed URL is never printed.
+TEST_F(TranscodeS3, AnInputTheScratchDiskHasNoRoomForIsStreamedThroughAPresignedUrl) {
+  upload("480p.mp4", "uploads/clip.mp4");
+  ASSERT_GT(fs::file_size(media("480p.mp4")), 1024u * 1024u) << "the input must not fit on the 1 MiB disk";
+  const fs::path small = tmp_ / "small";
+  fs::create_directories(small);
+  if (::mount("tmpfs", small.c_str(), "tmpfs", 0, "size=1m") != 0)
+    GTEST_SKIP() << "needs root to mount a small tmpfs: " << std::strerror(errno);
+  RunResult r = run_kiln({"transcode", "s3://media-in/uploads/clip.mp4", "-o", (tmp_ / "local").string(),
+                          "--scratch-dir", small.string(), "--stream-input", "auto", "--json"});
+  std::vector<std::string> on_disk;
+  for (const auto& e : fs::recursive_directory_iterator(small)) on_disk.push_back(e.path().string());
+  ::umount2(small.c_str(), MNT_DETACH);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("streaming input s3://media-in/uploads/clip.mp4 (1.3 MiB) through a presigned URL, not "
+                       "staged: the scratch directory '" + small.string()),
+            std::string::npos) << r.err;
+  check_ladder(tmp_ / "local", {{{"480p", 854, 480}}, true, 3.0, 1 / 30.0});
+  auto result = nlohmann::json::parse(r.out);
+  EXPECT_EQ(result["detail"]["inputDetails"][0]["uri"], "s3://media-in/uploads/clip.mp4");
+  for (const std::string& text : {r.out, r.err, read_file(tmp_ / "local" / "result.json")})
+    EXPECT_EQ(text.find("X-Amz-Signature"), std::string::npos) << text;
+  EXPECT_TRUE(on_disk.empty()) << on_disk.front();
+}
+
+// --stream-input always: bucket to bucket without staging the video; an image is staged all the
+// same (libvips reads files); a damaged object read through the URL is refused by its s3:// name,
+// its size from the HEAD catching the cut.
+TEST_F(TranscodeS3, AlwaysStreamingPublishesTheLadderStagesImagesAndRefusesADamagedObjectByName) {
+  upload("480p.mp4", "clip.mp4");
+  upload("truncated_faststart.mp4", "cut.mp4");
+  upload("images/image.png", "photo.png");
+  RunResult r = run_kiln({"transcode", "s3://media-in/clip.mp4", "-o", "s3://media-out/clip/", "--stream-input",
+                          "always", "--log-level", "debug"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("streaming input s3://media-in/clip.mp4 (1.3 MiB) through a presigned URL, not staged: its "
+                       "location has stream_input = \"always\""),
+            std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("staging input"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("X-Amz-Signature="), std::string::npos) << "debug logging shows no signature: " << r.err;
+  auto keys = s3_keys(*out_, "clip/");
+  EXPECT_NE(std::find(keys.begin(), keys.end(), "result.json"), keys.end());
+  EXPECT_TRUE(s3_missing_references(*out_, "clip/").empty());
+  s3_download_prefix(*out_, "clip/", tmp_ / "copy");
+  LadderExpectation expect{{{"480p", 854, 480}}, true, 3.0, 1 / 30.0};
+  expect.media_prefix =
+      media_folder(nlohmann::json::parse(read_file(tmp_ / "copy" / "result.json")), "s3://media-out/clip") + "/";
+  check_ladder(tmp_ / "copy", expect);
+
+  RunResult image = run_kiln({"transcode", "s3://media-in/photo.png", "-o", "s3://media-out/photo", "--stream-input",
+                              "always"});
+  EXPECT_EQ(image.exit_code, 0) << image.err;
+  EXPECT_NE(image.err.find("input s3://media-in/photo.png is an image: staged, not streamed"), std::string::npos)
+      << image.err;
+
+  RunResult cut = run_kiln({"transcode", "s3://media-in/cut.mp4", "-o", "s3://media-out/cut/", "--stream-input",
+                            "always"});
+  EXPECT_EQ(cut.exit_code, 14) << cut.err;
+  EXPECT_NE(cut.err.find("'s3://media-in/cut.mp4' is truncated"), std::string::npos) << cut.err;
+  EXPECT_EQ(cut.err.find("X-Amz-"), std::string::npos) << cut.err;
+  EXPECT_TRUE(s3_keys(*out_, "cut/").empty()) << s3_keys(*out_, "cut/").front();
+  EXPECT_TRUE(scratch_left().empty()) << scratch_left().front();
+
+  RunResult bad = run_kiln({"transcode", "s3://media-in/clip.mp4", "-o", "s3://media-out/x/", "--stream-input", "sometimes"});
+  EXPECT_EQ(bad.exit_code, 2) << bad.err;
+}
+
+// The store goes away while a streamed input is being read (s3rver killed, started again a
+// second later on the same port): the read reconnects from where it was, with a ranged GET on the
+// same presigned URL, and the ladder is complete.
+TEST_F(TranscodeS3, AStreamedInputSurvivesTheStoreRestartingMidRead) {
+  upload("long.mp4", "in/long.mp4");  // 39 MB: far more than the socket buffers hold when the store dies
+  fs::create_directories(tmp_ / "logs");
+  int pid = spawn_kiln({"transcode", "s3://media-in/in/long.mp4", "-o", (tmp_ / "out").string(), "--ladder", "240p",
+                        "--stream-input", "always"},
+                       tmp_ / "logs");
+  auto segment_written = [&] {
+    std::error_code ec;
+    for (auto it = fs::recursive_directory_iterator(tmp_.path(), ec); !ec && it != fs::recursive_directory_iterator();
+         it.increment(ec))
+      if (it->path().filename() == "seg_00001.m4s") return true;
+    return false;
+  };
+  ASSERT_TRUE(eventually(segment_written, std::chrono::seconds(120))) << read_file(tmp_ / "logs" / "stderr");
+  server_->kill();
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  server_->restart();
+  ASSERT_EQ(wait_exit(pid), 0) << read_file(tmp_ / "logs" / "stderr");
+  const std::string log = read_file(tmp_ / "logs" / "stderr");
+  EXPECT_NE(log.find("Will reconnect at"), std::string::npos) << "the store's death reached the read: " << log;
+  check_ladder(tmp_ / "out", {{{"240p", 426, 240}}, true, 20.0, 1 / 30.0});
+  EXPECT_EQ(log.find("X-Amz-Signature"), std::string::npos) << log;
 }
 
 // SIGINT mid-job: nothing reaches the bucket, and the scratch directory is left empty.

@@ -77,6 +77,7 @@ TEST(WorkerProtocol, LocationsScratchAndLeaseReachTheWorkerWithoutSecrets) {
   c.concurrency = 7;
   bucket.s3 = c;
   bucket.presign_seconds = 900;
+  bucket.stream_input = storage::Location::StreamInput::kAuto;
   job.locations = storage::Locations({file, bucket});
 
   auto back = decode_job(nlohmann::json::parse(encode_job(job).dump()));
@@ -95,6 +96,8 @@ TEST(WorkerProtocol, LocationsScratchAndLeaseReachTheWorkerWithoutSecrets) {
   EXPECT_EQ(out->s3->part_size, 16u << 20);
   EXPECT_EQ(out->s3->concurrency, 7);
   EXPECT_EQ(out->presign_seconds, 900);
+  EXPECT_EQ(out->stream_input, storage::Location::StreamInput::kAuto);
+  EXPECT_EQ(back->locations.find("media")->stream_input, storage::Location::StreamInput::kNever);
   // The worker resolves the node's canonical paths against them as the node did.
   EXPECT_EQ(back->locations.resolve("s3://media-out/ladders/a", "output").value_or(""), "s3://media-out/ladders/a");
 }

@@ -197,7 +197,7 @@ TEST_F(LocationsTest, AnS3OutputIsAFolderThatNeverCoversItsInputOrALocation) {
   says("in:clip.mp4", "s3://everything/", "names no key");
 }
 
-TEST(LocationConfig, S3LocationsTakePresignSecondsAndOneEndpointPerBucket) {
+TEST(LocationConfig, S3LocationsTakePresignSecondsStreamInputAndOneEndpointPerBucket) {
   auto expect_error = [](const std::string& text, const std::string& says) {
     auto l = parse(text);
     ASSERT_FALSE(l) << text;
@@ -211,11 +211,19 @@ TEST(LocationConfig, S3LocationsTakePresignSecondsAndOneEndpointPerBucket) {
   expect_error("[[location]]\nname = \"a\"\nurl = \"s3://bkt/p\"\nendpoint = \"http://127.0.0.1:9000\"\n"
                "[[location]]\nname = \"b\"\nurl = \"s3://bkt/q\"\nendpoint = \"http://127.0.0.1:9001\"\n",
                "bucket 'bkt' is also location 'a' at another endpoint");
-  auto ok = parse("[[location]]\nname = \"a\"\nurl = \"s3://bkt/p\"\npresign_seconds = 3600\n"
-                  "[[location]]\nname = \"b\"\nurl = \"s3://bkt/q\"\nprofile = \"other\"\n");
+  expect_error("[[location]]\nname = \"a\"\nurl = \"s3://bkt/p\"\nstream_input = \"yes\"\n",
+               "stream_input = 'yes' must be \"never\"");
+  expect_error("[[location]]\nname = \"a\"\nurl = \"s3://bkt/p\"\nstream_input = true\n", "stream_input");
+  expect_error("[[location]]\nname = \"a\"\nurl = \"file:///srv\"\nstream_input = \"auto\"\n", "only for s3://");
+  auto ok = parse("[[location]]\nname = \"a\"\nurl = \"s3://bkt/p\"\npresign_seconds = 3600\nstream_input = \"auto\"\n"
+                  "[[location]]\nname = \"b\"\nurl = \"s3://bkt/q\"\nprofile = \"other\"\n"
+                  "[[location]]\nname = \"c\"\nurl = \"s3://bkt/r\"\nstream_input = \"always\"\n");
   ASSERT_TRUE(ok) << ok.status().message();
   EXPECT_EQ(ok->find("a")->presign_seconds, 3600);
   EXPECT_EQ(ok->find("b")->presign_seconds, 0);
+  EXPECT_EQ(ok->find("a")->stream_input, storage::Location::StreamInput::kAuto);
+  EXPECT_EQ(ok->find("b")->stream_input, storage::Location::StreamInput::kNever);
+  EXPECT_EQ(ok->find("c")->stream_input, storage::Location::StreamInput::kAlways);
 }
 
 TEST_F(LocationsTest, ResolvesTheThreeSpellingsToOneRealPath) {
