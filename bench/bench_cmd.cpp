@@ -274,7 +274,11 @@ std::vector<fs::path> segment_files(const fs::path& dir, const fs::path& init, c
 }
 
 /// SSIM and PSNR of one rendition (its files, concatenated) against a lanczos downscale of the
-/// source. NaN when the files are missing or unreadable.
+/// source made by zimg, which places 4:2:0 chroma where the source says it is (H.264's default
+/// is left-sited). swscale in FFmpeg 5.1 assumes centred chroma whatever the source says, so a
+/// swscale reference favours the tool that makes the same assumption and penalises the one that
+/// does not, by up to 0.0024 SSIM at 360p (bench/RESULTS.md has both measured). NaN when the
+/// files are missing or unreadable.
 std::pair<double, double> quality(const std::string& src, const std::vector<fs::path>& parts, int w, int h,
                                   const fs::path& joined) {
   if (parts.empty()) return {NAN, NAN};
@@ -283,8 +287,8 @@ std::pair<double, double> quality(const std::string& src, const std::vector<fs::
     for (const auto& p : parts) out << std::ifstream(p, std::ios::binary).rdbuf();
   }
   std::string cmd = fmt::format(
-      "ffmpeg -hide_banner -nostdin -i {} -i {} -lavfi \"[0:v]setpts=PTS-STARTPTS,split[a][b];[1:v]scale={}:{}:flags=lanczos,"
-      "setpts=PTS-STARTPTS,split[c][d];[a][c]ssim;[b][d]psnr\" -f null - 2>&1",
+      "ffmpeg -hide_banner -nostdin -i {} -i {} -lavfi \"[0:v]setpts=PTS-STARTPTS,split[a][b];[1:v]zscale=w={}:h={}:filter=lanczos,"
+      "format=yuv420p,setpts=PTS-STARTPTS,split[c][d];[a][c]ssim;[b][d]psnr\" -f null - 2>&1",
       shell_quote(joined.string()), shell_quote(src), w, h);
   std::unique_ptr<FILE, int (*)(FILE*)> p(popen(cmd.c_str(), "r"), pclose);
   std::string text;

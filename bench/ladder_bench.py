@@ -74,7 +74,7 @@ def concat(parts, dest):
 def ssim(src, rendition_mp4, w, h):
     out = subprocess.run(
         ["ffmpeg", "-hide_banner", "-nostdin", "-i", str(rendition_mp4), "-i", str(src), "-lavfi",
-         f"[0:v]setpts=PTS-STARTPTS[d];[1:v]scale={w}:{h}:flags=lanczos,setpts=PTS-STARTPTS[r];[d][r]ssim",
+         f"[0:v]setpts=PTS-STARTPTS[d];[1:v]zscale=w={w}:h={h}:filter=lanczos,format=yuv420p,setpts=PTS-STARTPTS[r];[d][r]ssim",
          "-f", "null", "-"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True).stderr
     m = re.search(r"All:([0-9.]+)", out)
     return float(m.group(1)) if m else float("nan")
