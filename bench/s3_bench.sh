@@ -6,7 +6,8 @@
 #     directory, and from an object in one bucket into another bucket (`kiln transcode s3://...
 #     -o s3://...`: staging download, encode, ordered upload), each RUNS times interleaved;
 #     the ratio of median wall times is the cost of the buckets. This is the object-created ->
-#     published-in-bucket time minus the event's trip to the coordinator and the claim.
+#     published-in-bucket time minus the event's trip to the coordinator and the claim. A third
+#     leg reads the input through a presigned URL instead of staging it (--stream-input always).
 #  2. raw transfers of a SIZE MiB file of random bytes: `kiln storage cp` up and down against
 #     `rclone copyto` (Debian's rclone, an S3 remote with the same endpoint and keys), RUNS
 #     times each, interleaved; ratios of median rates (kiln / rclone, > 1: kiln is faster).
@@ -66,17 +67,21 @@ ffmpeg -hide_banner -loglevel error -nostdin -y -f lavfi -i "testsrc2=s=1920x108
   -f lavfi -i "sine=f=440:r=48000:d=$duration" -c:v libx264 -preset veryfast -g 60 -pix_fmt yuv420p \
   -c:a aac -b:a 128k -shortest "$work/src.mp4"
 "$kiln" storage cp "$work/src.mp4" s3://bench-in/uploads/src.mp4 >/dev/null
-: >"$work/local" && : >"$work/bucket"
+: >"$work/local" && : >"$work/bucket" && : >"$work/streamed"
 for i in $(seq "$runs"); do
   seconds "$kiln" transcode "$work/src.mp4" -o "$work/out-$i" --log-level warn >>"$work/local"
   seconds "$kiln" transcode s3://bench-in/uploads/src.mp4 -o "s3://bench-out/run$i/" --scratch-dir "$work" \
     --log-level warn >>"$work/bucket"
+  seconds "$kiln" transcode s3://bench-in/uploads/src.mp4 -o "s3://bench-out/stream$i/" --scratch-dir "$work" \
+    --stream-input always --log-level warn >>"$work/streamed"
   rm -rf "$work/out-$i"
 done
-local_s=$(median <"$work/local") bucket_s=$(median <"$work/bucket")
+local_s=$(median <"$work/local") bucket_s=$(median <"$work/bucket") streamed_s=$(median <"$work/streamed")
 printf 'ladder %ss 1080p, local file -> local dir:  median %.2f s (%s)\n' "$duration" "$local_s" "$(sort -g "$work/local" | tr '\n' ' ')"
 printf 'ladder %ss 1080p, bucket -> bucket:         median %.2f s (%s)\n' "$duration" "$bucket_s" "$(sort -g "$work/bucket" | tr '\n' ' ')"
-printf 'bucket / local: %.3fx   (goal <= 1.15)\n' "$(echo "$bucket_s / $local_s" | bc -l)"
+printf 'ladder %ss 1080p, bucket -> bucket streamed: median %.2f s (%s)\n' "$duration" "$streamed_s" "$(sort -g "$work/streamed" | tr '\n' ' ')"
+printf 'bucket / local: %.3fx   (goal <= 1.15); streamed / local: %.3fx\n' "$(echo "$bucket_s / $local_s" | bc -l)" \
+  "$(echo "$streamed_s / $local_s" | bc -l)"
 
 # 2. Raw transfers: kiln's client against rclone.
 head -c "$((size * 1024 * 1024))" /dev/urandom >"$work/blob"
