@@ -72,7 +72,7 @@ struct Report {
 /// only these names, at most kMaxCounterSamples of them, label values up to 128 bytes).
 inline constexpr const char* kForwardedCounters[] = {
     "kiln_s3_retries_total",          "kiln_s3_download_resumes_total", "kiln_s3_multipart_aborts_total",
-    "kiln_s3_cleanup_failures_total", "kiln_fallbacks_total",
+    "kiln_s3_cleanup_failures_total", "kiln_fallbacks_total",   "kiln_inputs_streamed_total",
 };
 constexpr size_t kMaxCounterSamples = 64;
 

@@ -98,7 +98,9 @@ class S3Jobs : public ::testing::Test {
            "[[location]]\nname = \"out\"\nurl = \"s3://media-out/ladders/\"\nendpoint = \"" + endpoint +
            "\"\npresign_seconds = 600\n" +
            "[[location]]\nname = \"locked\"\nurl = \"s3://media-in/locked/\"\nendpoint = \"" + endpoint +
-           "\"\nprofile = \"locked\"\n";
+           "\"\nprofile = \"locked\"\n" +
+           "[[location]]\nname = \"big\"\nurl = \"s3://media-in/big/\"\nendpoint = \"" + endpoint +
+           "\"\nstream_input = \"always\"\n";
   }
 
   void start_coordinator() {
@@ -230,6 +232,30 @@ TEST_F(S3Jobs, ABucketToBucketJobCompletesWithS3UrlsAndNoOtherJobMayTakeItsOutpu
     EXPECT_EQ(r->status, 400) << in << " -> " << out;
     EXPECT_NE(r->body.find("path_not_allowed"), std::string::npos) << r->body;
   }
+}
+
+// An input from a location with stream_input = "always" is read by the node's worker through a
+// presigned URL, never staged, and the node says so where an operator looks: its log and its
+// /metrics (the worker's counter forwarded). The signed input URL is in neither, nor in the row.
+TEST_F(S3Jobs, AnInputFromAStreamingLocationIsReadInPlaceLoggedAndCounted) {
+  upload_input("big/clip.mp4");
+  start_coordinator();
+  const int metrics_port = free_port();
+  start_node(1, metrics_port);
+  int64_t id = submit("big:clip.mp4", "out:big-clip/");
+  ASSERT_TRUE(eventually([&] { return state_is(id, "completed"); }, 120s)) << job(id).dump(2);
+  EXPECT_NE(node_log().find("streaming input s3://media-in/big/clip.mp4 (1.3 MiB) through a presigned URL, not staged"),
+            std::string::npos) << node_log();
+  EXPECT_EQ(node_log().find("staging input"), std::string::npos) << node_log();
+  EXPECT_EQ(node_log().find("X-Amz-Signature"), std::string::npos) << node_log();
+  EXPECT_EQ(job(id).dump().find("media-in/big/clip.mp4?"), std::string::npos) << job(id).dump(2);
+  EXPECT_EQ(job(id)["output"]["detail"]["inputDetails"][0]["uri"], "s3://media-in/big/clip.mp4");
+  httplib::Client m("127.0.0.1", metrics_port);
+  auto scraped = m.Get("/metrics");
+  ASSERT_TRUE(scraped);
+  EXPECT_NE(scraped->body.find("kiln_inputs_streamed_total{reason=\"always\"} 1"), std::string::npos) << scraped->body;
+  check_published("big-clip", "a1");
+  EXPECT_TRUE(scratch_left().empty()) << scratch_left().front();
 }
 
 // The store dies while the attempt uploads: the attempt fails (storage_unreachable), is retried
