@@ -68,8 +68,13 @@ function previewSection(job) {
   const note = h('p', { class: 'muted', id: 'player-note', role: 'status' });
   let player = null;
   const manifest = (k) => (group.playlistFilePaths || []).find((p) => (k === 'hls' ? p.endsWith('.m3u8') : p.endsWith('.mpd')));
-  async function start() {
+  // One start at a time: a second one (the player menu changed while the first was still
+  // loading its script) would attach a second player to the same <video> and neither plays.
+  let starting = Promise.resolve();
+  function start() { starting = starting.then(startNow, startNow); return starting; }
+  async function startNow() {
     player?.destroy();
+    player = null;
     level.replaceChildren(h('option', { value: '-1' }, 'Automatic'));
     level.disabled = true;
     note.textContent = '';
