@@ -11,6 +11,7 @@
 #include "console/s3_upload.hpp"
 #include "console/session.hpp"
 #include "console/tus.hpp"
+#include "console/upload_finish.hpp"
 #include "log.hpp"
 #include "metrics/registry.hpp"
 #include "store/session_store.hpp"
@@ -124,6 +125,8 @@ void add_pages(coordinator::ApiServer& api, std::shared_ptr<Console> console) {
                                  {"uploadProtocol", place.location ? (place.location->is_s3() ? "s3" : "tus") : "none"},
                                  {"uploadProblem", place.why_not},
                                  {"maxUploadBytes", config.console.max_upload_bytes},
+                                 {"uploadTypes", upload_types()},
+                                 {"uploadExtensions", upload_extensions()},
                                  {"chunkBytes", config.console.chunk_bytes},
                                  {"players", players}});
   });

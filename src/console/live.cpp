@@ -94,6 +94,8 @@ const char* media_type(const fs::path& p) {
   if (ext == ".json") return "application/json";
   if (ext == ".jpg" || ext == ".jpeg") return "image/jpeg";
   if (ext == ".png") return "image/png";
+  if (ext == ".webp") return "image/webp";
+  if (ext == ".avif") return "image/avif";
   if (ext == ".vtt") return "text/vtt";
   return "application/octet-stream";
 }

@@ -49,18 +49,34 @@ std::string safe_filename(const std::string& name) {
   return out.empty() ? "upload" : out;
 }
 
+const std::vector<std::string>& upload_types() {
+  // Any video or audio type; the image formats an image job reads (src/image/image_sniff.hpp).
+  static const std::vector<std::string> types = {"video/*",    "audio/*",    "image/jpeg", "image/png", "image/gif",
+                                                 "image/webp", "image/tiff", "image/heic", "image/heif", "image/avif"};
+  return types;
+}
+
+const std::vector<std::string>& upload_extensions() {
+  // Browsers give no type (or octet-stream) for containers they do not know (.mkv, .ts, .mxf)
+  // and, on some systems, for .heic and .avif.
+  static const std::vector<std::string> extensions = {
+      ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".ts",   ".m2ts", ".mts",  ".mxf", ".avi", ".mpg", ".mpeg",
+      ".flv", ".3gp", ".ogv", ".jpg", ".jpeg", ".png",  ".gif",  ".webp", ".tif", ".tiff", ".heic", ".heif", ".avif"};
+  return extensions;
+}
+
 std::string refuse_type(const std::string& filetype, const std::string& filename) {
-  if (filetype.rfind("video/", 0) == 0 || filetype.rfind("audio/", 0) == 0) return "";
-  // Browsers give no type (or octet-stream) for containers they do not know: .mkv, .ts, .mxf.
-  static const char* kVideoExtensions[] = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".ts", ".m2ts", ".mts",
-                                           ".mxf", ".avi", ".mpg", ".mpeg", ".flv", ".3gp", ".ogv"};
+  for (const auto& t : upload_types())
+    if (t.back() == '*' ? filetype.rfind(t.substr(0, t.size() - 1), 0) == 0 : filetype == t) return "";
   std::string ext = fs::path(filename).extension().string();
   std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
-  if (filetype.empty() || filetype == "application/octet-stream" || filetype == "application/mxf")
-    for (const char* e : kVideoExtensions)
-      if (ext == e) return "";
-  return fmt::format("'{}' is {}, not a video: upload a video file (MP4, MOV, MKV, WebM, MPEG-TS...)", filename,
-                     filetype.empty() ? "of no known type" : "of type " + filetype);
+  const auto& known = upload_extensions();
+  if ((filetype.empty() || filetype == "application/octet-stream" || filetype == "application/mxf") &&
+      std::find(known.begin(), known.end(), ext) != known.end())
+    return "";
+  return fmt::format("'{}' is {}, not a video or an image: upload a video (MP4, MOV, MKV, WebM, MPEG-TS...) or an "
+                     "image (JPEG, PNG, WebP, AVIF, HEIC, TIFF, GIF)",
+                     filename, filetype.empty() ? "of no known type" : "of type " + filetype);
 }
 
 coordinator::Prepared job_for_upload(coordinator::ApiServer& api, const store::Upload& u, const std::string& input_ref) {

@@ -6,6 +6,7 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -38,6 +39,12 @@ Finished finish_file_upload(coordinator::ApiServer& api, const store::Upload& u,
 /// Submits the job of an upload already checked (bucket uploads: the object is in the bucket)
 /// and marks the upload done. `input_ref` is what the job reads.
 Finished submit_upload_job(coordinator::ApiServer& api, const store::Upload& u, const std::string& input_ref);
+
+/// The types an upload may declare ("video/*" is a prefix), and the extensions that let one
+/// through with no type (or application/octet-stream). The console's page gets both, so the
+/// browser refuses what the server would.
+const std::vector<std::string>& upload_types();
+const std::vector<std::string>& upload_extensions();
 
 /// Why a file type the browser declared is not one an upload may have; "" if it may.
 std::string refuse_type(const std::string& filetype, const std::string& filename);

@@ -57,7 +57,8 @@ TEST_F(ConsoleBrowser, UploadWatchPlayCancelAndScopes) {
   fs::remove_all(shots);
   int rc = run_shell("node " KILN_CONSOLE_TESTS "/console_browser.mjs --base " + base() + " --admin " + admin_token_ +
                      " --read " + reader + " --clip " + media("console_10s.mp4").string() + " --junk " +
-                     media("random.mp4").string() + " --long " + media("long.mp4").string() + " --shots " + shots.string());
+                     media("random.mp4").string() + " --long " + media("long.mp4").string() + " --image " +
+                     media("images/photo.jpg").string() + " --shots " + shots.string());
   EXPECT_EQ(rc, 0);
   for (const char* page : {"sign-in", "jobs", "job", "upload", "nodes"})
     for (const char* size : {"desktop", "phone"})

@@ -6,10 +6,11 @@
 //   (PROGRESSING, percent rising without a reload) to COMPLETE; its page plays the preview in
 //   hls.js and dash.js, every rendition; a read-only token sees no upload or cancel controls and
 //   the API refuses them; without a session pages and calls are refused; a request with the
-//   cookie but without the CSRF header is refused. Every page is screenshotted, desktop and phone.
+//   cookie but without the CSRF header is refused; an uploaded photo becomes an image job whose
+//   page shows the picture and its variants. Every page is screenshotted, desktop and phone.
 //
 //   node console_browser.mjs --base URL --admin TOKEN --read TOKEN --clip console_10s.mp4
-//        --junk random.mp4 --long long.mp4 --shots DIR
+//        --junk random.mp4 --long long.mp4 --image photo.jpg --shots DIR
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
@@ -231,6 +232,29 @@ await check('the job page plays every rendition in hls.js and dash.js', async ()
   await list.evaluate(() => document.getElementById('preview').pause());
   await shoot(list, 'job-desktop');
   await phoneShot(`/console/jobs/${clipJob}`, 'job', args.admin, (p) => p.waitForSelector('#rendition:not([disabled])', T));
+});
+
+await check('an image upload becomes an image job whose page shows the picture and its variants', async () => {
+  await upload.goto(`${base}/console/upload`);
+  await upload.waitForSelector('#drop', T);
+  await upload.setInputFiles('#files', args.image);
+  const row = upload.locator(`li[data-file="${args.image.split('/').pop()}"]`);
+  await row.locator('a.job-link').waitFor(T);
+  const id = Number((await row.locator('a.job-link').innerText()).replace(/\D/g, ''));
+  const page = watch(await admin.newPage(), 'image');
+  await page.goto(`${base}/console/jobs/${id}`);
+  await page.waitForSelector('#preview-image', { timeout: 120000 });
+  const shown = await page.$eval('#preview-image', async (img) => { await img.decode(); return [img.naturalWidth, img.naturalHeight]; });
+  expect(shown[0] > 0 && shown[1] > 0, `the preview image did not load: ${shown}`);
+  const text = await page.textContent('main');  // not innerText: table headers are upper-cased by CSS
+  for (const want of ['Variant', 'webp', 'avif', 'jpg', 'Format', 'jpeg', 'libvips (CPU)']) expect(text.includes(want), `"${want}" not on the page: ${text}`);
+  expect(!text.includes('hardware'), `an image job is not hardware-accelerated: ${text}`);
+  const links = await page.$$eval('table.outputs a', (as) => as.map((a) => a.getAttribute('href')));
+  expect(links.length >= 3 && links.every((l) => l.includes('/files/image/')), `variant links: ${links}`);
+  const served = await page.evaluate(async (href) => { const r = await fetch(href); return [r.status, r.headers.get('content-type')]; }, links.find((l) => l.endsWith('.webp')));
+  expect(served[0] === 200 && served[1] === 'image/webp', `a WebP variant is served as ${served}`);
+  await shoot(page, 'image-job-desktop');
+  await page.close();
 });
 
 await check('nodes and devices', async () => {

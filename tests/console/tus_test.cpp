@@ -183,6 +183,38 @@ TEST_F(Tus, SizeAndTypeAreCheckedBeforeAndANonMediaFileIsRefusedWithTheProbesMes
   EXPECT_GE(metric("kiln_console_uploads_total{result=\"refused\"}"), 1);
 }
 
+// An image is an upload like a video: its type is let through, the probe child reads its
+// header (libvips, as the image job will), and it becomes a job. Text named .jpg and declared
+// image/jpeg is refused by its bytes, with the probe's message.
+TEST_F(Tus, AnImageUploadIsCheckedByItsHeaderAndBecomesAJob) {
+  start_coordinator();
+  const std::string photo = file_bytes(media("images/photo.jpg"));
+  std::string url = create("beach photo.jpg", photo.size(), "image/jpeg");
+  auto done = patch(url, 0, photo);
+  ASSERT_TRUE(done);
+  ASSERT_EQ(done->status, 204) << done->body;
+  ASSERT_FALSE(done->get_header_value("Kiln-Job-Id").empty()) << "the last PATCH names the job";
+  auto jobs = nlohmann::json::parse(client().Get("/v1/jobs", bearer(admin_token_))->body)["jobs"];
+  ASSERT_EQ(jobs.size(), 1u);
+  EXPECT_EQ(jobs[0]["spec"]["metadata"]["upload"], "beach photo.jpg");
+
+  const std::string text = file_bytes(media("images/notes.jpg"));
+  std::string fake = create("notes.jpg", text.size(), "image/jpeg");
+  auto refused = patch(fake, 0, text);
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 415) << refused->body;
+  EXPECT_EQ(nlohmann::json::parse(refused->body)["error"]["code"], "input_not_media") << refused->body;
+  EXPECT_EQ(nlohmann::json::parse(client().Get("/v1/jobs", bearer(admin_token_))->body)["jobs"].size(), 1u);
+
+  RunResult probe = run_kiln({"probe", "--json", media("images/photo.jpg").string()});
+  ASSERT_EQ(probe.exit_code, 0) << probe.err;
+  auto j = nlohmann::json::parse(probe.out);
+  EXPECT_EQ(j["input"]["image"]["format"], "jpeg") << probe.out;
+  EXPECT_GT(j["input"]["image"]["widthInPx"].get<int>(), 0);
+  RunResult bomb = run_kiln({"probe", media("images/bomb.png").string()});
+  EXPECT_EQ(bomb.exit_code, 16) << "past the pixel limit, refused from the header: " << bomb.err;
+}
+
 TEST_F(Tus, AnUploadThatCannotBeCheckedIsRefusedAndSaysSo) {
   // A probe given 1 ms cannot answer: the check itself fails (as a crash or a hang would).
   start_coordinator("[console]\nupload_location = \"work\"\nprobe_timeout_seconds = 0.001\n");

@@ -236,8 +236,9 @@ export function checkBefore(file, settings) {
   if (file.size === 0) return `${file.name} is empty.`;
   if (file.size > settings.maxUploadBytes) return `${file.name} is larger than the ${Math.floor(settings.maxUploadBytes / 1e6)} MB this server accepts.`;
   const ext = (file.name.match(/\.[^.]+$/) || [''])[0].toLowerCase();
-  const known = ['.mp4', '.m4v', '.mov', '.mkv', '.webm', '.ts', '.m2ts', '.mts', '.mxf', '.avi', '.mpg', '.mpeg', '.flv', '.3gp', '.ogv'];
-  if (file.type.startsWith('video/') || file.type.startsWith('audio/')) return '';
-  if ((!file.type || file.type === 'application/octet-stream') && known.includes(ext)) return '';
-  return `${file.name} is ${file.type ? `of type ${file.type}` : 'of no known type'}, not a video.`;
+  // The server's lists (/console/settings), so the browser refuses what the server would.
+  const typeOk = settings.uploadTypes.some((t) => (t.endsWith('/*') ? file.type.startsWith(t.slice(0, -1)) : file.type === t));
+  if (typeOk) return '';
+  if ((!file.type || file.type === 'application/octet-stream') && settings.uploadExtensions.includes(ext)) return '';
+  return `${file.name} is ${file.type ? `of type ${file.type}` : 'of no known type'}, not a video or an image.`;
 }

@@ -12,9 +12,25 @@ function dl(pairs) {
     .flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]));
 }
 
+function imageInput(info) {
+  const i = info.image;
+  const camera = [i.camera?.make, i.camera?.model].filter(Boolean).join(' ');
+  return dl([
+    ['File', info.uri?.split('/').pop()],
+    ['Format', i.format],
+    ['Resolution', `${i.widthInPx}×${i.heightInPx}` + (i.displayWidthInPx !== i.widthInPx ? ` (upright ${i.displayWidthInPx}×${i.displayHeightInPx})` : '')],
+    ['Orientation', i.orientation && i.orientation !== 1 ? `EXIF ${i.orientation}` : undefined],
+    ['Colour', [i.colorSpace, i.bitDepth ? `${i.bitDepth}-bit` : '', i.alpha ? 'alpha' : '', i.iccProfile ? 'ICC profile' : ''].filter(Boolean).join(', ')],
+    ['Camera', camera || undefined],
+    ['Taken', i.captureTime || undefined],
+    ['Size', info.sizeInBytes ? bytes(info.sizeInBytes) : undefined],
+  ]);
+}
+
 function inputSection(job) {
   const info = job.inputInformation;
   if (!info) return h('p', { class: 'muted' }, 'Not probed yet: the node fills this in when the job starts.');
+  if (info.image) return imageInput(info);
   const v = info.video?.[0] || {};
   const a = info.audio?.[0];
   return dl([
@@ -31,9 +47,41 @@ function inputSection(job) {
   ]);
 }
 
+// A published path relative to the job's output folder (an image job's variants lie in its
+// image/ folder, which is also its group's outputDirectory).
 function relative(job, path) {
-  const dir = job.output?.detail?.outputGroupDetails?.[0]?.outputDirectory || job.spec?.output || '';
-  return path.startsWith(`${dir}/`) ? path.slice(dir.length + 1) : path.split('/').pop();
+  for (const d of [job.spec?.output, job.output?.detail?.outputGroupDetails?.[0]?.outputDirectory]) {
+    const dir = (d || '').replace(/\/+$/, '');
+    if (dir && path.startsWith(`${dir}/`)) return path.slice(dir.length + 1);
+  }
+  return path.split('/').pop();
+}
+
+function imageOutputs(job, group) {
+  const rows = group.outputDetails.map((o) => h('tr', {},
+    h('th', { scope: 'row' }, o.name),
+    h('td', { 'data-label': 'Size' }, `${o.imageDetails.widthInPx}×${o.imageDetails.heightInPx}`),
+    h('td', { 'data-label': 'Format' }, o.imageDetails.format),
+    h('td', { 'data-label': 'Bytes' }, bytes(o.imageDetails.sizeInBytes)),
+    h('td', { 'data-label': 'File' }, (o.outputFilePaths || []).map((p) => h('a', { href: fileUrl(job, p) }, relative(job, p))))));
+  return h('div', {},
+    h('div', { class: 'scroll' }, h('table', { class: 'outputs' },
+      h('caption', { class: 'sr-only' }, 'Image variants'),
+      h('thead', {}, h('tr', {}, ['Variant', 'Size', 'Format', 'Bytes', 'File'].map((c) => h('th', { scope: 'col' }, c)))),
+      h('tbody', {}, rows))),
+    h('ul', { class: 'links' }, h('li', {}, h('a', { href: `/v1/jobs/${job.id}/files/result.json` }, 'result.json'))));
+}
+
+// The largest variant a browser shows everywhere (JPEG, else WebP), at most 1920 wide.
+function imagePreview(job, group) {
+  const pick = (formats) => group.outputDetails
+    .filter((o) => formats.includes(o.imageDetails.format) && o.imageDetails.widthInPx <= 1920)
+    .sort((a, b) => b.imageDetails.widthInPx - a.imageDetails.widthInPx)[0];
+  const o = pick(['jpg']) || pick(['webp']) || group.outputDetails[0];
+  if (!o) return h('p', { class: 'muted' }, 'No variants in this output.');
+  return h('figure', { class: 'image-preview' },
+    h('img', { id: 'preview-image', src: fileUrl(job, o.outputFilePaths[0]), alt: `${o.name}, ${o.imageDetails.widthInPx}×${o.imageDetails.heightInPx}` }),
+    h('figcaption', { class: 'muted' }, `${o.name} · ${o.imageDetails.widthInPx}×${o.imageDetails.heightInPx} · ${bytes(o.imageDetails.sizeInBytes)}`));
 }
 
 function fileUrl(job, path) { return `/v1/jobs/${job.id}/files/${relative(job, path).split('/').map(encodeURIComponent).join('/')}`; }
@@ -41,6 +89,7 @@ function fileUrl(job, path) { return `/v1/jobs/${job.id}/files/${relative(job, p
 function outputsSection(job) {
   const group = job.output?.detail?.outputGroupDetails?.[0];
   if (!group) return h('p', { class: 'muted' }, job.state === 'completed' ? 'No outputs recorded.' : 'Outputs appear when the job completes.');
+  if (group.type === 'IMAGE_GROUP') return imageOutputs(job, group);
   const rows = group.outputDetails.map((o) => h('tr', {},
     h('th', { scope: 'row' }, o.name),
     h('td', { 'data-label': 'Size' }, o.videoDetails ? `${o.videoDetails.widthInPx}×${o.videoDetails.heightInPx}` : `${o.audioDetails?.channels} ch`),
@@ -61,6 +110,7 @@ function outputsSection(job) {
 function previewSection(job) {
   const group = job.output?.detail?.outputGroupDetails?.[0];
   if (job.state !== 'completed' || !group) return h('p', { class: 'muted' }, 'The preview plays once the job is complete.');
+  if (group.type === 'IMAGE_GROUP') return imagePreview(job, group);
   const video = h('video', { id: 'preview', controls: true, muted: true, playsinline: true, preload: 'metadata' });
   video.muted = true;
   const kind = h('select', { id: 'player-kind' }, h('option', { value: 'hls' }, 'HLS (hls.js)'), h('option', { value: 'dash' }, 'DASH (dash.js)'));
@@ -146,7 +196,7 @@ export async function render(main, { id }) {
         ['Percent', Number.isFinite(pct) ? percent(pct) : undefined], ['FPS', running && p.fps ? p.fps.toFixed(1) : undefined],
         ['Speed', running && p.speed ? `${p.speed.toFixed(2)}×` : undefined], ['ETA', running ? duration(p.etaSeconds) : undefined],
         ['Node', job.node], ['Device', p.device], ['Acceleration', accel(job)], ['Attempt', `${job.attempt} of ${job.maxAttempts}`],
-        ['Output', job.spec?.output], ['Ladder', job.spec?.ladder || 'default'], ['Submitted', when(job.createdAt)],
+        ['Output', job.spec?.output], ['Ladder', job.inputInformation?.image ? undefined : job.spec?.ladder || 'default'], ['Submitted', when(job.createdAt)],
         ['Finished', job.finalizedAt ? when(job.finalizedAt) : undefined]]));
     input.replaceChildren(h('h2', { id: 'input-h' }, 'Input'), inputSection(job));
     outputs.replaceChildren(h('h2', { id: 'outputs-h' }, 'Outputs'), outputsSection(job));

@@ -9,7 +9,9 @@ const statuses = ['SUBMITTED', 'PROGRESSING', 'COMPLETE', 'ERROR', 'CANCELED'];
 export function accel(job) {
   const backend = job.progress?.backend || job.output?.detail?.backend;
   if (!backend) return '–';
-  return backend === 'software' ? 'software' : `${backend} (hardware)`;
+  // Only a device backend is hardware; libx264 ('software') and libvips (image jobs) are the CPU.
+  if (['vaapi', 'qsv', 'nvenc', 'vulkan'].includes(backend)) return `${backend} (hardware)`;
+  return backend === 'software' ? 'software' : `${backend} (CPU)`;
 }
 
 /** A cell; an empty one ('–') is marked so a phone's card can leave it out. */

@@ -23,9 +23,9 @@ export async function render(main) {
   const ladder = h('select', { id: 'ladder', name: 'ladder' },
     settings.ladders.map((l, i) => h('option', { value: l, selected: i === 0 }, l.split(',').join(' + '))));
   const output = h('select', { id: 'output', name: 'output' }, settings.outputLocations.map((l) => h('option', { value: l }, l)));
-  const picker = h('input', { id: 'files', type: 'file', multiple: true, accept: 'video/*,.mkv,.ts,.mxf,.m2ts', class: 'sr-only' });
+  const picker = h('input', { id: 'files', type: 'file', multiple: true, accept: [...settings.uploadTypes, ...settings.uploadExtensions].join(','), class: 'sr-only' });
   const drop = h('div', { class: 'drop', id: 'drop' },
-    h('p', {}, h('strong', {}, 'Drop video files here')),
+    h('p', {}, h('strong', {}, 'Drop videos or images here')),
     h('p', { class: 'muted' }, 'or'),
     h('label', { for: 'files', class: 'button primary', tabindex: '0', role: 'button', id: 'pick' }, 'Choose files'),
     picker,
