@@ -3,21 +3,17 @@
 // an image to the worker's memory and wall-clock ceilings. Every wait has a deadline.
 
 #include <gtest/gtest.h>
-#include <httplib.h>
-#include <signal.h>
 
 #include <chrono>
 #include <filesystem>
-#include <fstream>
 #include <memory>
-#include <random>
 #include <set>
 
 #include <nlohmann/json.hpp>
-#include <pqxx/pqxx>
 
 #include "support/image_check.hpp"
 #include "support/run.hpp"
+#include "support/service_cluster.hpp"
 
 namespace kiln::test {
 namespace {
@@ -25,86 +21,29 @@ namespace {
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
-std::string cluster_url() { return read_pg_url(KILN_PG_DIR); }
-
+/// One coordinator on a database of its own (ServiceCluster); a node started by each test.
 class ImageJobs : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::random_device rd;
-    db_name_ = "kiln_img_" + std::to_string(rd()) + std::to_string(rd());
-    admin("CREATE DATABASE " + db_name_);
-    url_ = cluster_url();
-    url_ = url_.substr(0, url_.rfind('/') + 1) + db_name_;
-    deadline_ = std::make_unique<TestDeadline>(270s, [this] { print_service_logs(tmp_.path()); });
-    start_coordinator();
+    deadline_ = std::make_unique<TestDeadline>(270s, [this] { cluster_.print_logs(); });
+    cluster_.start_coordinator();
   }
   void TearDown() override {
-    for (int pid : pids_) {
-      kill(pid, SIGKILL);
-      wait_exit(pid);
-    }
-    if (HasFailure()) print_service_logs(tmp_.path());
-    try {
-      admin("DROP DATABASE IF EXISTS " + db_name_ + " WITH (FORCE)");
-    } catch (...) {
-    }
-  }
-  static void admin(const std::string& q) {
-    pqxx::connection c(cluster_url());
-    pqxx::nontransaction tx(c);
-    tx.exec(q);
-  }
-
-  void start_coordinator() {
-    fs::path cfg = tmp_ / "coordinator.toml";
-    std::ofstream(cfg) << test_locations(tmp_.path()) << "[database]\nurl = \"" << url_
-                       << "\"\n[api]\nlisten = \"127.0.0.1:0\"\nrate_per_second = 0\n"
-                       << "[chores]\nreap_interval_seconds = 0.5\nnode_timeout_seconds = 3\n"
-                       << "retry_base_seconds = 1\ndelivery_interval_seconds = 0.2\n";
-    fs::path logs = tmp_ / "coordinator";
-    fs::create_directories(logs);
-    pids_.push_back(spawn_kiln({"coordinator", "--config", cfg.string()}, logs));
-    ASSERT_TRUE(eventually([&] { return read_file(logs / "stdout").find("listening on") != std::string::npos; }, 20s))
-        << read_file(logs / "stderr");
-    std::string out = read_file(logs / "stdout");
-    port_ = std::stoi(out.substr(out.rfind(':') + 1));
-    RunResult t = run_kiln({"token", "create", "--scope", "admin", "--database", url_});
-    ASSERT_EQ(t.exit_code, 0) << t.err;
-    token_ = t.out.substr(0, t.out.find('\n'));
+    if (HasFailure()) cluster_.print_logs();
   }
 
   /// A node with `extra` lines in its [node] table, ready to claim.
   void start_node(const std::string& extra = "") {
-    fs::path cfg = tmp_ / "n1.toml";
-    std::ofstream(cfg) << test_locations(tmp_.path()) << "[database]\nurl = \"" << url_
-                       << "\"\n[node]\nname = \"n1\"\nmax_jobs = 1\nsoftware_slots = 1\n"
-                       << "lease_seconds = 3\nheartbeat_seconds = 0.5\nretry_base_seconds = 1\n"
-                       << "capacity_file = \"" << (tmp_ / "capacity.json").string() << "\"\n"
-                       << extra;
-    fs::path logs = tmp_ / "n1";
-    fs::create_directories(logs);
-    pids_.push_back(spawn_kiln({"node", "--config", cfg.string()}, logs));
-    ASSERT_TRUE(eventually([&] { return read_file(logs / "stdout").find("ready") != std::string::npos; }, 20s))
-        << read_file(logs / "stderr");
+    cluster_.start_node("n1", "capacity_file = \"" + (tmp_ / "capacity.json").string() + "\"\n" + extra);
   }
-
-  httplib::Client client() {
-    httplib::Client c("127.0.0.1", port_);
-    c.set_read_timeout(30);
-    return c;
-  }
-  httplib::Headers auth() const { return {{"Authorization", "Bearer " + token_}}; }
   int64_t submit(const std::string& input, const fs::path& out, nlohmann::json extra = nlohmann::json::object()) {
     extra["input"] = input;
     extra["output"] = out.string();
-    auto r = client().Post("/v1/jobs", auth(), extra.dump(), "application/json");
+    auto r = cluster_.client().Post("/v1/jobs", cluster_.auth(), extra.dump(), "application/json");
     EXPECT_TRUE(r && (r->status == 201 || r->status == 200)) << (r ? r->body : "no answer");
     return r ? nlohmann::json::parse(r->body)["id"].get<int64_t>() : 0;
   }
-  nlohmann::json job(int64_t id) {
-    auto r = client().Get(("/v1/jobs/" + std::to_string(id)).c_str(), auth());
-    return r && r->status == 200 ? nlohmann::json::parse(r->body) : nlohmann::json();
-  }
+  nlohmann::json job(int64_t id) { return cluster_.get("/v1/jobs/" + std::to_string(id)); }
   bool state_is(int64_t id, const std::string& state) {
     auto j = job(id);
     return !j.is_null() && j["state"] == state;
@@ -117,10 +56,8 @@ class ImageJobs : public ::testing::Test {
   }
 
   TempDir tmp_;
+  ServiceCluster cluster_{tmp_.path(), KILN_PG_DIR};
   std::unique_ptr<TestDeadline> deadline_;  // under CTest's TIMEOUT of 300 s
-  std::string db_name_, url_, token_;
-  int port_ = 0;
-  std::vector<int> pids_;
 };
 
 // A photo submitted by location name completes like a video: COMPLETE, its camera and capture
