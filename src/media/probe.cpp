@@ -87,7 +87,7 @@ AVDictionary* open_options(const std::string& url, bool remote) {
   av_dict_set(&opts, "protocol_whitelist", url.rfind("https:", 0) == 0 ? "https,tls,tcp" : "http,tcp", 0);
   av_dict_set(&opts, "reconnect", "1", 0);
   av_dict_set(&opts, "reconnect_on_network_error", "1", 0);
-  av_dict_set(&opts, "reconnect_delay_max", "30", 0);  // seconds, backing off from 1
+  av_dict_set(&opts, "reconnect_delay_max", "30", 0);  // libav waits 0, 1, 3, 7, 15 s, then gives up
   av_dict_set(&opts, "rw_timeout", "60000000", 0);     // microseconds without a byte
   av_dict_set(&opts, "seekable", "1", 0);              // S3 always answers ranges
   return opts;
