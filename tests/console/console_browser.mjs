@@ -219,7 +219,8 @@ await check('the job page plays every rendition in hls.js and dash.js', async ()
           if (v.paused) v.play().catch(() => {});
           await new Promise((res) => setTimeout(res, 50));
         }
-        return { ok: false, why: `saw ${v.videoWidth}x${v.videoHeight} at t=${v.currentTime}` };
+        return { ok: false, why: `saw ${v.videoWidth}x${v.videoHeight} at t=${v.currentTime} (readyState ${v.readyState}, ` +
+          `networkState ${v.networkState}, ${v.buffered.length} buffered range(s), paused ${v.paused})` };
       }, w);
       expect(r.ok, `${kind} ${w.name}: ${r.why}`);
       console.log(`     ${kind} ${w.name} ${w.width}x${w.height} playing at t=${r.t.toFixed(2)}s`);

@@ -39,7 +39,13 @@ export async function play(video, kind, src, onLevels) {
     hls.loadSource(src);
     hls.attachMedia(video);
     return {
-      select(i) { hls.currentLevel = i; if (video.paused) video.play().catch(() => {}); },
+      select(i) {
+        const apply = () => { hls.currentLevel = i; if (video.paused) video.play().catch(() => {}); };
+        // An immediate switch aborts the fragment in flight and flushes the buffer; before the
+        // first fragment is buffered that can leave hls.js with nothing to play (the browser
+        // test saw 0x0 at t=0 for 30 s). Before then the switch waits for that fragment.
+        if (video.buffered.length) apply(); else hls.once(window.Hls.Events.FRAG_BUFFERED, apply);
+      },
       destroy() { hls.destroy(); },
     };
   }
